@@ -1,0 +1,212 @@
+"""Fine-tune a classifier: one call that compiles, fits and records everything.
+
+:func:`train` builds the model and AdamW optimizer (linear warmup, then linear
+decay, from tf-models-official) inside the distribution strategy's scope,
+tokenizes every text once, and fits with early stopping (best weights
+restored), checkpoints, TensorBoard logs, and the history saved as JSON and as
+a PNG of the training curves. Keras' progress bar stays on.
+
+Example::
+
+    import tfbert
+    data = tfbert.load_data("aclImdb.tar.xz", max_examples=2000)
+    result = tfbert.train(data, model="/models/tiny_bert", epochs=2, run_dir="runs/imdb")
+    result.history["val_accuracy"]
+"""
+import dataclasses
+import json
+import math
+import os
+import time
+
+from tfbert._tf import tf, tf_keras
+from tfbert.data import make_dataset
+from tfbert.distribute import describe, select_strategy
+from tfbert.errors import TfbertError
+from tfbert.models import DEFAULT_MODEL, build_classifier
+from tfbert.plots import plot_history
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The settings of a training run; saved next to its outputs and in the export."""
+
+    model: str = DEFAULT_MODEL
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 3e-5
+    warmup_fraction: float = 0.1
+    seq_length: int = 128
+    dropout: float = 0.1
+    patience: int = 2
+    seed: int = 42
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "seq_length"):
+            if getattr(self, name) < 1:
+                raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.learning_rate <= 0:
+            raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if not 0 <= self.warmup_fraction < 1:
+            raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` produced: the model (best weights), history and where files went."""
+
+    model: object
+    history: dict
+    run_dir: str
+    label_names: list
+    config: TrainConfig
+    train_seconds: float
+    examples_per_second: float
+
+    @property
+    def files(self):
+        """Paths of the run's outputs, by kind."""
+        return {kind: os.path.join(self.run_dir, name) for kind, name in _RUN_FILES.items()}
+
+
+_RUN_FILES = {"history": "history.json", "curves": "training_curves.png",
+              "checkpoints": "checkpoints", "tensorboard": "logs", "config": "config.json"}
+
+
+def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
+    """AdamW with linear warmup over ``warmup_fraction`` of the steps, then linear decay to 0.
+
+    The step count is derived from the data size, batch size and epochs, as in
+    the TensorFlow tutorial.
+    """
+    from official.nlp import optimization
+    steps_per_epoch = math.ceil(num_examples / batch_size)
+    num_train_steps = steps_per_epoch * epochs
+    return optimization.create_optimizer(
+        init_lr=learning_rate, num_train_steps=num_train_steps,
+        num_warmup_steps=int(warmup_fraction * num_train_steps), optimizer_type="adamw")
+
+
+def loss_and_metrics(num_classes):
+    """The loss and accuracy metric matching the head built for ``num_classes``."""
+    if num_classes == 2:
+        return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+    return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+class _RunRecorder(tf_keras.callbacks.Callback):
+    """Times the training part of each epoch and writes history JSON + curves after each."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = {}
+        self.train_seconds = 0.0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None:
+            self.train_seconds += time.perf_counter() - self._start
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        with open(os.path.join(self.run_dir, _RUN_FILES["history"]), "w") as f:
+            json.dump(self.history, f, indent=2)
+        plot_history(self.history, os.path.join(self.run_dir, _RUN_FILES["curves"]))
+
+
+def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
+          warmup_fraction=0.1, seq_length=128, dropout=0.1, patience=2, seed=42,
+          run_dir=None, strategy="auto", callbacks=(), verbose="auto"):
+    """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
+
+    Args:
+        data: a :class:`~tfbert.data.TextData` (see :func:`~tfbert.load_data`).
+        model: a model name or folder (built here, inside the strategy scope), or
+            a model from :func:`~tfbert.build_classifier` (build it inside
+            ``strategy.scope()`` yourself). Default: :data:`~tfbert.models.DEFAULT_MODEL`.
+        epochs, batch_size, learning_rate: as in the TensorFlow tutorial (5, 32, 3e-5).
+        warmup_fraction: share of the steps spent warming the learning rate up.
+        seq_length, dropout: passed to :func:`~tfbert.build_classifier`.
+        patience: epochs without a better validation loss before stopping early;
+            the best weights are restored either way.
+        seed: seeds weights, dropout and shuffling.
+        run_dir: where checkpoints, TensorBoard logs, ``history.json``,
+            ``training_curves.png`` and ``config.json`` go (default ``runs/<model>``).
+        strategy: ``"auto"``, ``"tpu"``, ``"mirrored"``, ``"default"`` or a
+            ``tf.distribute.Strategy``.
+        callbacks: extra Keras callbacks.
+        verbose: Keras' progress display (``"auto"``: a progress bar).
+    """
+    given_model = model if isinstance(model, tf_keras.Model) else None
+    config = TrainConfig(
+        model=given_model.config.model if given_model is not None else (model or DEFAULT_MODEL),
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
+        patience=patience, seed=seed)
+    if data.num_classes < 2:
+        raise TfbertError(f"{data.source}: training needs at least two labels, found "
+                          f"{data.label_names}.")
+    run_dir = run_dir or os.path.join("runs", os.path.basename(str(config.model).rstrip("/")))
+    os.makedirs(run_dir, exist_ok=True)
+    tf_keras.utils.set_random_seed(seed)
+
+    if given_model is not None:
+        strategy = given_model.distribute_strategy
+    else:
+        strategy = select_strategy(strategy)
+    print(f"Training {config.model} on {len(data.train):,} examples "
+          f"({len(data.validation):,} for validation) with {describe(strategy)}.")
+    with strategy.scope():
+        if given_model is None:
+            classifier = build_classifier(config.model, num_classes=data.num_classes,
+                                          dropout=dropout, seq_length=seq_length)
+        else:
+            classifier = given_model
+            if classifier.config.num_classes != data.num_classes:
+                raise TfbertError(
+                    f"the model has {classifier.config.num_classes} classes but the data has "
+                    f"{data.num_classes} ({', '.join(data.label_names)}).")
+        optimizer = create_optimizer(learning_rate, len(data.train), batch_size, epochs,
+                                     warmup_fraction)
+        loss, metrics = loss_and_metrics(data.num_classes)
+        classifier.core.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+    tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+    label_dtype = "float32" if data.num_classes == 2 else "int64"
+    datasets = {
+        name: make_dataset(getattr(data, name), classifier.preprocessor, batch_size,
+                           shuffle=(name == "train"), seed=seed, drop_remainder=tpu,
+                           label_dtype=label_dtype)
+        for name in ("train", "validation")}
+    recorder = _RunRecorder(run_dir)
+    fit_callbacks = [
+        tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                         restore_best_weights=True, verbose=1),
+        tf_keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, _RUN_FILES["checkpoints"], "best"), monitor="val_loss",
+            save_best_only=True, save_weights_only=True),
+        tf_keras.callbacks.TensorBoard(os.path.join(run_dir, _RUN_FILES["tensorboard"]),
+                                       profile_batch=0),
+        recorder,
+        *callbacks,
+    ]
+    with open(os.path.join(run_dir, _RUN_FILES["config"]), "w") as f:
+        json.dump({**dataclasses.asdict(config), "label_names": data.label_names,
+                   "data": data.source}, f, indent=2)
+    classifier.core.fit(datasets["train"], validation_data=datasets["validation"],
+                        epochs=epochs, callbacks=fit_callbacks, verbose=verbose)
+    epochs_run = len(recorder.history.get("loss", []))
+    speed = epochs_run * len(data.train) / recorder.train_seconds if recorder.train_seconds else 0.0
+    print(f"Trained {epochs_run} epoch(s) in {recorder.train_seconds:.1f} s "
+          f"({speed:.1f} examples/s); outputs in {run_dir}")
+    return TrainResult(classifier, recorder.history, run_dir, list(data.label_names), config,
+                       recorder.train_seconds, speed)
