@@ -23,7 +23,8 @@ from tfbert._tf import tf, tf_keras
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError
-from tfbert.models import DEFAULT_MODEL, build_classifier
+from tfbert.models import build_classifier
+from tfbert.registry import DEFAULT_MODEL
 from tfbert.plots import plot_history
 
 

@@ -1,0 +1,246 @@
+"""The ``tfbert`` command: train, evaluate, predict, models.
+
+Bad input exits with status 2 and a one-line ``tfbert: error: ...`` naming the
+file, row or argument at fault, never a traceback.
+
+Examples::
+
+    tfbert train --model /models/tiny_bert --data aclImdb.tar.xz --max-examples 2000
+    tfbert evaluate saved_models/aclImdb_bert --data aclImdb.tar.xz --split test
+    tfbert predict saved_models/aclImdb_bert "A wonderful film." --json
+"""
+import argparse
+import json
+import os
+import sys
+
+from tfbert.errors import TfbertError
+
+EXIT_ERROR = 2
+
+
+def _column(value):
+    """A column name, or a 0-based position when the value is a number."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _positive_int(value):
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def _default_name(source):
+    stem = "imdb" if source == "imdb" else os.path.basename(os.path.normpath(source))
+    stem = stem.replace("tfds:", "").split(".")[0].replace("/", "_") or "model"
+    return f"{stem}_bert"
+
+
+def _add_data_arguments(parser, required=False):
+    parser.add_argument("--data", default=None if required else "imdb", required=required,
+                        metavar="SOURCE",
+                        help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
+                             "aclImdb layout, or a .csv/.tsv file (default: %(default)s)")
+    parser.add_argument("--test-data", metavar="FILE",
+                        help="CSV/TSV test file (else a CSV/TSV source is split 80/20)")
+    parser.add_argument("--text-column", type=str, metavar="C",
+                        help="text column name, or 0-based position in a headerless file")
+    parser.add_argument("--label-column", type=str, metavar="C",
+                        help="label column name, or 0-based position in a headerless file")
+    parser.add_argument("--max-examples", type=_positive_int, metavar="N",
+                        help="keep at most N examples per split (balanced, seeded)")
+    parser.add_argument("--seed", type=int, default=42, help="seed of splits, weights and "
+                        "shuffling (default: %(default)s)")
+
+
+def _load_data(args):
+    from tfbert.data import load_data
+    return load_data(args.data, text_column=_column(args.text_column),
+                     label_column=_column(args.label_column), test_data=args.test_data,
+                     max_examples=args.max_examples, seed=args.seed)
+
+
+def cmd_train(args):
+    from tfbert.evaluation import evaluate
+    from tfbert.export import export_model
+    from tfbert.training import train
+    import dataclasses
+
+    data = _load_data(args)
+    print(data.summary())
+    name = _default_name(args.data)
+    output = args.output or os.path.join("saved_models", name)
+    run_dir = args.run_dir or os.path.join("runs", name)
+    model = args.model
+    if args.preprocess:
+        from tfbert.registry import resolve_model
+        model = resolve_model(model, args.preprocess)
+    result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
+                   learning_rate=args.learning_rate, seq_length=args.seq_length,
+                   dropout=args.dropout, patience=args.patience, seed=args.seed,
+                   run_dir=run_dir, strategy=args.strategy)
+    metrics = None
+    if data.test is not None:
+        metrics = evaluate(result.model, data.test, data.label_names,
+                           path=os.path.join(run_dir, "eval_test.json"))
+    settings = {**dataclasses.asdict(result.config), "data": args.data,
+                "examples": {"train": len(data.train), "validation": len(data.validation),
+                             "test": len(data.test) if data.test is not None else 0},
+                "test_metrics": metrics, "train_seconds": result.train_seconds,
+                "examples_per_second": result.examples_per_second}
+    settings["model"] = str(settings["model"])
+    path = export_model(result.model, output, data.label_names, settings=settings)
+    print(f"\nExported model:   {path}")
+    print(f"Training curves:  {result.files['curves']}")
+    print(f"History:          {result.files['history']}")
+    print(f"Checkpoints:      {result.files['checkpoints']}")
+    print(f"TensorBoard logs: {result.files['tensorboard']}  (tensorboard --logdir ...)")
+    if metrics is not None:
+        print(f"Test metrics:     {os.path.join(run_dir, 'eval_test.json')}")
+    print(f"Try it:           tfbert predict {path} \"What a wonderful film!\"")
+
+
+def cmd_evaluate(args):
+    import numpy as np
+    from tfbert.errors import DataError
+    from tfbert.evaluation import compute_metrics, format_metrics, save_metrics
+    from tfbert.export import load_model
+
+    classifier = load_model(args.model_dir)
+    data = _load_data(args)
+    split = data.split(args.split)
+    ids = {name: i for i, name in enumerate(classifier.label_names)}
+    unknown = sorted(set(data.label_names[i] for i in np.unique(split.labels)) - set(ids))
+    if unknown:
+        raise DataError(f"{args.data}: labels {unknown} are not labels of the model "
+                        f"({', '.join(classifier.label_names)}).")
+    labels = np.array([ids[data.label_names[i]] for i in split.labels])
+    metrics = compute_metrics(labels, classifier.predict_proba(split.texts.tolist()),
+                              classifier.label_names)
+    print(format_metrics(metrics, title=f"{args.split} split of {args.data}"))
+    output = args.output or os.path.join(
+        "runs", os.path.basename(os.path.dirname(classifier.path)), f"eval_{args.split}.json")
+    save_metrics(metrics, output)
+    print(f"Saved to {output}")
+
+
+def _read_texts(path, text_column):
+    from tfbert.data import TABLE_SUFFIXES, _read_rows
+    from tfbert.errors import DataError
+    if not os.path.isfile(path):
+        raise DataError(f"{path} does not exist.")
+    if path.lower().endswith(TABLE_SUFFIXES):
+        if text_column is None:
+            raise DataError(f"{path} is a table: say which column holds the text "
+                            "(--text-column).")
+        rows = _read_rows(path, "\t" if ".tsv" in path.lower() else ",")
+        column = _column(text_column)
+        if isinstance(column, str):
+            header = [h.strip() for h in next(rows, [])]
+            if column not in header:
+                raise DataError(f"{path}: no column {column!r}; the columns are "
+                                f"{', '.join(map(repr, header))}.")
+            column = header.index(column)
+        return [row[column] for row in rows if row]
+    with open(path, "rb") as f:
+        return [line for line in f.read().decode("utf-8", errors="replace").splitlines()
+                if line.strip()]
+
+
+def cmd_predict(args):
+    from tfbert.errors import DataError
+    from tfbert.export import load_model
+
+    texts = list(args.texts)
+    if args.file:
+        texts += _read_texts(args.file, args.text_column)
+    if not texts:
+        raise DataError("nothing to predict: give texts as arguments or --file F.")
+    classifier = load_model(args.model_dir)
+    for prediction in classifier.predict(texts, batch_size=args.batch_size):
+        if args.json:
+            print(json.dumps(prediction.to_json(), ensure_ascii=False))
+        else:
+            print(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
+
+
+def cmd_models(args):
+    from tfbert.registry import DEFAULT_MODEL, MODELS
+    for name, (encoder, _) in MODELS.items():
+        marker = "  (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name:<45} {encoder}{marker}")
+
+
+def build_parser():
+    from tfbert.registry import DEFAULT_MODEL
+    parser = argparse.ArgumentParser(
+        prog="tfbert", description="Fine-tune, evaluate and serve BERT text classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="fine-tune, evaluate on the test split, export",
+                            description="Fine-tune a BERT classifier, evaluate it on the test "
+                                        "split and export it as a SavedModel.")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   metavar="NAME|DIR", help="model name (`tfbert models`) or a folder with "
+                   "preprocess/ and encoder/ (default: %(default)s)")
+    p.add_argument("--preprocess", metavar="HANDLE", help="explicit preprocessing handle/path")
+    _add_data_arguments(p)
+    p.add_argument("--epochs", type=_positive_int, default=5, help="default: %(default)s")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="default: %(default)s")
+    p.add_argument("--learning-rate", type=float, default=3e-5, help="default: %(default)s")
+    p.add_argument("--seq-length", type=_positive_int, default=128, help="default: %(default)s")
+    p.add_argument("--dropout", type=float, default=0.1, help="default: %(default)s")
+    p.add_argument("--patience", type=_positive_int, default=2,
+                   help="early-stopping patience in epochs (default: %(default)s)")
+    p.add_argument("--strategy", default="auto", choices=("auto", "tpu", "mirrored", "default"),
+                   help="tf.distribute strategy (default: %(default)s)")
+    p.add_argument("--output", metavar="DIR",
+                   help="export folder; versions go in DIR/1, DIR/2... "
+                        "(default: saved_models/<data>_bert)")
+    p.add_argument("--run-dir", metavar="DIR",
+                   help="checkpoints, logs, history, curves (default: runs/<data>_bert)")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("evaluate", help="metrics of an exported model on a data split",
+                            description="Loss, accuracy, precision, recall and F1 of an "
+                                        "exported model, printed and saved as JSON.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
+    _add_data_arguments(p, required=True)
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--output", metavar="FILE", help="JSON file (default: "
+                   "runs/<model>/eval_<split>.json)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = commands.add_parser("predict", help="classify texts with an exported model",
+                            description="Classify texts: one line per text, in input order.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV")
+    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/TSV --file")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line with every label's probability")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
+    p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("models", help="list the model names tfbert knows")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``tfbert`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except TfbertError as exc:
+        print(f"tfbert: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("tfbert: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

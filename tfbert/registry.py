@@ -1,0 +1,164 @@
+"""Which BERT models tfbert knows by name, and where a model's two SavedModels live.
+
+A model is a pair of TF Hub-format SavedModels: a preprocessor (raw strings to
+``input_word_ids``/``input_mask``/``input_type_ids``) and an encoder (those ids
+to ``pooled_output``). :func:`resolve_model` turns what a user typed (a name
+from the TensorFlow "Classify text with BERT" tutorial, a local folder holding
+``preprocess/`` and ``encoder/``, or two explicit handles) into a
+:class:`ModelSpec`. Nothing here imports TensorFlow.
+
+Example::
+
+    from tfbert.registry import resolve_model
+    resolve_model("small_bert/bert_en_uncased_L-4_H-512_A-8").preprocess
+    # 'https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3'
+"""
+import dataclasses
+import difflib
+import hashlib
+import os
+
+from tfbert._net import ensure_reachable
+from tfbert.errors import ModelError
+
+_HUB = "https://tfhub.dev"
+_UNCASED_PREPROCESS = f"{_HUB}/tensorflow/bert_en_uncased_preprocess/3"
+_CASED_PREPROCESS = f"{_HUB}/tensorflow/bert_en_cased_preprocess/3"
+
+
+def _small_berts():
+    handles = {}
+    for layers in (2, 4, 6, 8, 10, 12):
+        for hidden, heads in ((128, 2), (256, 4), (512, 8), (768, 12)):
+            name = f"small_bert/bert_en_uncased_L-{layers}_H-{hidden}_A-{heads}"
+            handles[name] = (f"{_HUB}/tensorflow/{name}/1", _UNCASED_PREPROCESS)
+    return handles
+
+
+# name -> (encoder handle, preprocessing handle). The tfhub.dev handles of the
+# TensorFlow tutorial; tfhub.dev redirects them to their Kaggle Models home, and
+# tensorflow_hub downloads and caches them (TFHUB_CACHE_DIR) on first use.
+MODELS = {
+    "bert_en_uncased_L-12_H-768_A-12": (
+        f"{_HUB}/tensorflow/bert_en_uncased_L-12_H-768_A-12/3", _UNCASED_PREPROCESS),
+    "bert_en_cased_L-12_H-768_A-12": (
+        f"{_HUB}/tensorflow/bert_en_cased_L-12_H-768_A-12/3", _CASED_PREPROCESS),
+    "bert_en_uncased_L-24_H-1024_A-16": (
+        f"{_HUB}/tensorflow/bert_en_uncased_L-24_H-1024_A-16/3", _UNCASED_PREPROCESS),
+    "bert_en_cased_L-24_H-1024_A-16": (
+        f"{_HUB}/tensorflow/bert_en_cased_L-24_H-1024_A-16/3", _CASED_PREPROCESS),
+    "bert_multi_cased_L-12_H-768_A-12": (
+        f"{_HUB}/tensorflow/bert_multi_cased_L-12_H-768_A-12/3",
+        f"{_HUB}/tensorflow/bert_multi_cased_preprocess/3"),
+    **_small_berts(),
+    "albert_en_base": (
+        f"{_HUB}/tensorflow/albert_en_base/2", f"{_HUB}/tensorflow/albert_en_preprocess/3"),
+    "albert_en_large": (
+        f"{_HUB}/tensorflow/albert_en_large/2", f"{_HUB}/tensorflow/albert_en_preprocess/3"),
+    "electra_small": (f"{_HUB}/google/electra_small/2", _UNCASED_PREPROCESS),
+    "electra_base": (f"{_HUB}/google/electra_base/2", _UNCASED_PREPROCESS),
+    "experts_pubmed": (f"{_HUB}/google/experts/bert/pubmed/2", _UNCASED_PREPROCESS),
+    "experts_wiki_books": (f"{_HUB}/google/experts/bert/wiki_books/2", _UNCASED_PREPROCESS),
+    "talking-heads_base": (
+        f"{_HUB}/tensorflow/talkheads_ggelu_bert_en_base/1", _UNCASED_PREPROCESS),
+    "talking-heads_large": (
+        f"{_HUB}/tensorflow/talkheads_ggelu_bert_en_large/1", _UNCASED_PREPROCESS),
+}
+
+DEFAULT_MODEL = "small_bert/bert_en_uncased_L-4_H-512_A-8"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's encoder and preprocessor live (URL handles or local folders)."""
+
+    name: str
+    encoder: str
+    preprocess: str
+
+
+def resolve_model(model, preprocess=None):
+    """Turn a model name, a local folder, or an encoder handle into a :class:`ModelSpec`.
+
+    Args:
+        model: a name from :data:`MODELS` (``"small_bert/bert_en_uncased_L-4_H-512_A-8"``),
+            a folder holding TF Hub-format ``preprocess/`` and ``encoder/``
+            SavedModels, or an encoder handle/path (then ``preprocess`` is needed).
+        preprocess: an explicit preprocessing handle/path, overriding the default.
+
+    Raises:
+        ModelError: the name is unknown (close names are suggested), a folder is
+            not in TF Hub format, or a remote handle cannot be reached.
+
+    Example::
+
+        spec = resolve_model("/models/tiny_bert")   # has preprocess/ and encoder/
+        spec.encoder                               # '/models/tiny_bert/encoder'
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    model = os.fspath(model)
+    if model in MODELS:
+        encoder, default_preprocess = MODELS[model]
+        return ModelSpec(model, encoder, preprocess or default_preprocess)
+    if _is_remote(model):
+        if preprocess is None:
+            raise ModelError(f"encoder handle {model!r} needs a matching preprocessing handle: "
+                             "pass preprocess=... (CLI: --preprocess).")
+        return ModelSpec(model.rstrip("/").split("/")[-2], model, preprocess)
+    path = os.path.abspath(os.path.expanduser(model))
+    if os.path.isdir(path):
+        if _is_saved_model(path):
+            if preprocess is None:
+                raise ModelError(f"{path} is a single SavedModel; tfbert needs its preprocessing "
+                                 "model too: pass preprocess=... (CLI: --preprocess), or use a "
+                                 "folder holding preprocess/ and encoder/.")
+            return ModelSpec(os.path.basename(path), path, preprocess)
+        encoder = os.path.join(path, "encoder")
+        preprocess = preprocess or os.path.join(path, "preprocess")
+        for part in (encoder, preprocess):
+            if not _is_remote(part) and not _is_saved_model(part):
+                raise ModelError(
+                    f"{path} is not a TF Hub-format BERT model: {part} is not a SavedModel "
+                    "(no saved_model.pb). Expected <folder>/preprocess/ and <folder>/encoder/.")
+        return ModelSpec(os.path.basename(path.rstrip(os.sep)), encoder, preprocess)
+    close = difflib.get_close_matches(model, MODELS, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ModelError(f"model {model!r} is neither a known name nor an existing folder.{hint} "
+                     "Known names are listed in tfbert.MODELS (`tfbert models`); a local model "
+                     "is a folder holding TF Hub-format preprocess/ and encoder/.")
+
+
+def _is_remote(handle):
+    return handle.startswith(("http://", "https://", "gs://"))
+
+
+def _is_saved_model(path):
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def _hub_cache_folder(handle):
+    from tensorflow_hub import resolver
+    cache_dir = resolver.tfhub_cache_dir(use_temp=True)
+    return os.path.join(cache_dir, hashlib.sha1(handle.encode("utf8")).hexdigest())
+
+
+def ensure_available(handle):
+    """Fail within seconds, naming ``handle``, when it can be neither found locally nor fetched.
+
+    Local paths must be SavedModels; remote handles must be in the TF Hub cache
+    or their host must answer within a few seconds (tensorflow_hub itself would
+    retry for minutes before failing offline).
+    """
+    if not _is_remote(handle):
+        if not _is_saved_model(handle):
+            raise ModelError(f"{handle} is not a SavedModel (no saved_model.pb).")
+        return
+    if handle.startswith("gs://") or _is_saved_model(_hub_cache_folder(handle)):
+        return
+    ensure_reachable(
+        handle, what="model handle", error=ModelError,
+        hint="Offline, use a local model: a folder holding TF Hub-format preprocess/ and "
+             "encoder/ (e.g. one written by `tfbert convert`), passed as --model DIR or "
+             "build_classifier('DIR'); or set TFHUB_CACHE_DIR to a cache that already holds "
+             "this handle.")
