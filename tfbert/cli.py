@@ -67,15 +67,14 @@ def cmd_train(args):
     from tfbert.training import train
     import dataclasses
 
+    from tfbert.registry import resolve_model
+
+    model = resolve_model(args.model, args.preprocess)  # cheap checks before reading data
     data = _load_data(args)
     print(data.summary())
     name = _default_name(args.data)
     output = args.output or os.path.join("saved_models", name)
     run_dir = args.run_dir or os.path.join("runs", name)
-    model = args.model
-    if args.preprocess:
-        from tfbert.registry import resolve_model
-        model = resolve_model(model, args.preprocess)
     result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    dropout=args.dropout, patience=args.patience, seed=args.seed,
@@ -89,7 +88,6 @@ def cmd_train(args):
                              "test": len(data.test) if data.test is not None else 0},
                 "test_metrics": metrics, "train_seconds": result.train_seconds,
                 "examples_per_second": result.examples_per_second}
-    settings["model"] = str(settings["model"])
     path = export_model(result.model, output, data.label_names, settings=settings)
     print(f"\nExported model:   {path}")
     print(f"Training curves:  {result.files['curves']}")

@@ -206,7 +206,7 @@ def load_tfds(name="imdb_reviews", text_key="text", label_key="label", splits=("
     label_names = list(getattr(features[label_key], "names", None) or [])
     result = {}
     for split in splits:
-        if split not in builder.info.splits:
+        if builder.info.splits and split not in builder.info.splits:
             continue
         texts, labels = [], []
         for example in tfds.as_numpy(builder.as_dataset(split=split)):
@@ -452,7 +452,8 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
         ds = (ds.batch(tokenize_batch_size)
               .map(lambda text, label: (preprocessor(text), label),
                    num_parallel_calls=tf.data.AUTOTUNE)
-              .unbatch())
+              .unbatch()
+              .apply(tf.data.experimental.assert_cardinality(len(split))))
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)

@@ -1,8 +1,9 @@
 """Plots people look at rather than read: training curves.
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), so they
-render the same in scripts, servers and notebooks; a notebook displays the
-returned figure when it is the last value of a cell.
+render the same in scripts, servers and threads. In a notebook running
+``%matplotlib inline`` (Colab's default), the returned figure is displayed when
+it is the last value of a cell.
 """
 from matplotlib.figure import Figure
 

@@ -24,7 +24,7 @@ from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError
 from tfbert.models import build_classifier
-from tfbert.registry import DEFAULT_MODEL
+from tfbert.registry import DEFAULT_MODEL, ModelSpec
 from tfbert.plots import plot_history
 
 
@@ -148,15 +148,20 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         verbose: Keras' progress display (``"auto"``: a progress bar).
     """
     given_model = model if isinstance(model, tf_keras.Model) else None
+    source = model or DEFAULT_MODEL
+    if given_model is not None:
+        model_name = given_model.config.model
+    else:
+        model_name = source.name if isinstance(source, ModelSpec) else os.fspath(source)
     config = TrainConfig(
-        model=given_model.config.model if given_model is not None else (model or DEFAULT_MODEL),
+        model=model_name,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
         patience=patience, seed=seed)
     if data.num_classes < 2:
         raise TfbertError(f"{data.source}: training needs at least two labels, found "
                           f"{data.label_names}.")
-    run_dir = run_dir or os.path.join("runs", os.path.basename(str(config.model).rstrip("/")))
+    run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(seed)
 
@@ -168,7 +173,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
     with strategy.scope():
         if given_model is None:
-            classifier = build_classifier(config.model, num_classes=data.num_classes,
+            classifier = build_classifier(source, num_classes=data.num_classes,
                                           dropout=dropout, seq_length=seq_length)
         else:
             classifier = given_model

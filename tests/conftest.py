@@ -1,0 +1,94 @@
+"""Shared fixtures: real IMDB reviews from ../shared/data and a tiny TF Hub-format BERT.
+
+Everything heavy is built once per test session: the IMDB archive is unpacked
+(into pytest's cache folder, reused across runs), a 2-layer, 128-wide BERT
+with a WordPiece vocabulary drawn from IMDB reviews is exported with
+tf-models-official's own code, and one classifier is trained and exported for
+the tests that need a trained model. No test touches the network.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tfbert  # noqa: F401  (sets the tf-keras path before tensorflow is imported)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+IMDB_ARCHIVE = os.path.join(SHARED_DATA, "aclImdb.tar.xz")
+
+
+def run_python(code, *args, timeout=300, env=None):
+    """Run ``python -c code`` in a fresh process; return the CompletedProcess."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def run_cli(*args, timeout=600, cwd=None):
+    """Run the ``tfbert`` console script; return the CompletedProcess."""
+    exe = os.path.join(os.path.dirname(sys.executable), "tfbert")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(request):
+    """A cache folder that outlives the session (pytest's), so the archive is unpacked once."""
+    return str(request.config.cache.mkdir("tfbert"))
+
+
+@pytest.fixture(scope="session")
+def imdb_archive():
+    if not os.path.isfile(IMDB_ARCHIVE):
+        pytest.fail(f"{IMDB_ARCHIVE} is missing: the tests read real IMDB reviews from "
+                    "../shared/data (see its README.md).")
+    return IMDB_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def imdb_folder(imdb_archive, cache_dir):
+    """The unpacked aclImdb folder (``train``/``test`` with ``neg``/``pos``)."""
+    from tfbert.data import extract_archive
+    return extract_archive(imdb_archive, cache_dir=os.path.join(cache_dir, "datasets"))
+
+
+@pytest.fixture(scope="session")
+def imdb_small(imdb_archive, cache_dir):
+    """400 training / 200 test IMDB reviews, balanced (validation carved from train)."""
+    from tfbert.data import load_data
+    data = load_data(imdb_archive, max_examples=400, cache_dir=os.path.join(cache_dir, "datasets"))
+    data.test = data.test.take(slice(0, None, 2))
+    return data
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, imdb_folder):
+    """A TF Hub-format preprocess/encoder pair: 2 layers, hidden 128, ~3,000-token vocabulary."""
+    from tfbert.convert import build_tiny_model
+    from tfbert.data import load_folder
+    splits, _ = load_folder(imdb_folder)
+    texts = splits["train"].texts[::25]
+    return build_tiny_model(str(tmp_path_factory.mktemp("models") / "tiny_bert"), texts,
+                            vocab_size=3000)
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_model, imdb_small, tmp_path_factory):
+    """A tiny classifier trained for six epochs on ``imdb_small``: a ``TrainResult``.
+
+    A randomly initialised encoder needs a high learning rate to move in a few
+    dozen steps; at 1e-3 it fits the 320 training reviews within six epochs.
+    """
+    from tfbert.training import train
+    return train(imdb_small, model=tiny_model, epochs=6, batch_size=16, seq_length=64,
+                 learning_rate=1e-3, patience=10,
+                 run_dir=str(tmp_path_factory.mktemp("runs") / "imdb"), verbose=0)
+
+
+@pytest.fixture(scope="session")
+def exported(trained, imdb_small, tmp_path_factory):
+    """``trained`` exported once: the version folder's path."""
+    from tfbert.export import export_model
+    return export_model(trained.model, str(tmp_path_factory.mktemp("saved") / "imdb"),
+                        imdb_small.label_names, settings={"purpose": "tests"})

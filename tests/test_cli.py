@@ -1,0 +1,84 @@
+"""The tfbert command in real subprocesses: train, evaluate, predict, and clean errors."""
+import json
+import os
+
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, tiny_model, imdb_archive, cache_dir):
+    """One `tfbert train` on 300 IMDB reviews; returns (process, workdir)."""
+    os.environ["TFBERT_CACHE_DIR"] = cache_dir
+    workdir = tmp_path_factory.mktemp("cli")
+    process = run_cli("train", "--model", tiny_model, "--data", imdb_archive,
+                      "--max-examples", 300, "--epochs", 1, "--seq-length", 64,
+                      "--learning-rate", 1e-4, cwd=workdir)
+    return process, workdir
+
+
+def test_train_evaluates_exports_and_says_where(cli_run):
+    process, workdir = cli_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    export = workdir / "saved_models" / "aclImdb_bert" / "1"
+    assert (export / "saved_model.pb").is_file()
+    run = workdir / "runs" / "aclImdb_bert"
+    for name in ("history.json", "training_curves.png", "eval_test.json", "config.json"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "eval_test.json").read_text())
+    assert metrics["examples"] == 300 and 0 <= metrics["accuracy"] <= 1
+    assert str(export) in process.stdout
+    assert "Epoch 1/1" in process.stdout  # Keras' progress display stays on
+    settings = json.loads((export / "assets.extra" / "tfbert.json").read_text())["settings"]
+    assert settings["examples"]["train"] == 240 and settings["test_metrics"]["f1"] == metrics["f1"]
+
+
+def test_predict_texts_json_and_file(cli_run, tmp_path):
+    process, workdir = cli_run
+    model_dir = workdir / "saved_models" / "aclImdb_bert"
+    plain = run_cli("predict", model_dir, "A great film.", "A terrible film.")
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].endswith("A great film.")
+    label, probability, _ = lines[1].split("\t")
+    assert label in ("neg", "pos") and 0.5 <= float(probability) <= 1
+    texts = tmp_path / "texts.csv"
+    texts.write_text('id,review\n1,"Loved it, really"\n2,Hated it\n', encoding="utf-8")
+    as_json = run_cli("predict", model_dir, "--file", texts, "--text-column", "review", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = [json.loads(line) for line in as_json.stdout.strip().splitlines()]
+    assert [r["text"] for r in rows] == ["Loved it, really", "Hated it"]
+    assert set(rows[0]["probabilities"]) == {"neg", "pos"}
+    assert rows[0]["probability"] == max(rows[0]["probabilities"].values())
+
+
+def test_evaluate_an_export(cli_run, imdb_archive, tmp_path):
+    process, workdir = cli_run
+    out = tmp_path / "eval.json"
+    result = run_cli("evaluate", workdir / "saved_models" / "aclImdb_bert", "--data",
+                     imdb_archive, "--max-examples", 100, "--output", out)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(out.read_text())
+    assert metrics["examples"] == 100
+    assert "accuracy" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "/no/such/data.csv"], "/no/such/data.csv does not exist"),
+    (["train", "--model", "bert_en_uncased_L-12_H-768_A12", "--data", "/tmp"],
+     "Did you mean 'bert_en_uncased_L-12_H-768_A-12'"),
+    (["predict", "/no/such/export", "hello"], "/no/such/export does not exist"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("tfbert: error")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_every_command_has_help():
+    for command in ("train", "evaluate", "predict", "models"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage: tfbert " + command in result.stdout

@@ -1,0 +1,83 @@
+"""Exports: versioned, verified, servable, and loadable in a fresh process."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+from tfbert.errors import ExportError
+
+
+def test_export_layout_metadata_and_signature(exported, imdb_small):
+    assert os.path.basename(exported) == "1"
+    with open(os.path.join(exported, "assets.extra", "tfbert.json")) as f:
+        metadata = json.load(f)
+    assert metadata["label_names"] == imdb_small.label_names
+    assert metadata["classifier"]["seq_length"] == 64
+    assert metadata["settings"] == {"purpose": "tests"}
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", exported, "--all"], capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    signature = shown.stdout.split("signature_def['serving_default']")[1]
+    assert "inputs['text']" in signature and "DT_STRING" in signature
+    assert "outputs['probabilities']" in signature and "outputs['label']" in signature
+
+
+def test_reload_in_a_fresh_process_matches_the_model(exported, trained):
+    from tfbert._tf import tf
+    from tfbert.evaluation import probabilities_from_logits
+    texts = ["An absolute masterpiece.", "I want my two hours back.", "It was fine, I guess."]
+    expected = probabilities_from_logits(trained.model(tf.constant(texts), training=False))
+    code = ("import json, sys, tfbert\n"
+            "c = tfbert.load_model(sys.argv[1])\n"
+            "print(json.dumps([p.to_json() for p in c.predict(json.loads(sys.argv[2]))]))")
+    result = run_python(code, os.path.dirname(exported), json.dumps(texts))
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [p["text"] for p in predictions] == texts
+    for prediction, row in zip(predictions, expected):
+        assert prediction["label"] == ["neg", "pos"][int(row.argmax())]
+        assert prediction["probability"] == pytest.approx(row.max(), abs=1e-5)
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_new_exports_get_the_next_version_and_never_overwrite(trained, imdb_small, tmp_path):
+    from tfbert.export import export_model, load_model
+    first = export_model(trained.model, str(tmp_path), imdb_small.label_names)
+    second = export_model(trained.model, str(tmp_path), imdb_small.label_names)
+    assert [os.path.basename(p) for p in (first, second)] == ["1", "2"]
+    assert load_model(str(tmp_path)).path == second
+    with pytest.raises(ExportError, match="already exists"):
+        export_model(trained.model, str(tmp_path), imdb_small.label_names, version=1)
+
+
+def test_export_that_does_not_reproduce_the_model_is_discarded(trained, imdb_small, tmp_path,
+                                                               monkeypatch):
+    import tfbert.export
+    monkeypatch.setattr(tfbert.export, "TOLERANCE", -1.0)
+    with pytest.raises(ExportError, match="differs from the model"):
+        tfbert.export.export_model(trained.model, str(tmp_path / "m"), imdb_small.label_names)
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_loading_something_that_is_not_an_export(tmp_path, tiny_model):
+    from tfbert.export import load_model
+    with pytest.raises(ExportError, match="does not exist"):
+        load_model(str(tmp_path / "missing"))
+    with pytest.raises(ExportError, match="not a tfbert export"):
+        load_model(str(tmp_path))
+    with pytest.raises(ExportError, match="not a tfbert export"):
+        load_model(os.path.join(tiny_model, "encoder"))
+
+
+def test_predict_batches_and_keeps_order(exported):
+    from tfbert.export import load_model
+    classifier = load_model(exported)
+    texts = [f"review {i} " + "good " * (i % 5) for i in range(7)]
+    one_by_one = np.concatenate([classifier.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(classifier.predict_proba(texts, batch_size=3), one_by_one,
+                               atol=1e-5)

@@ -1,0 +1,69 @@
+"""Training: the loss falls, and every output of a run is written."""
+import json
+import os
+
+import pytest
+
+
+def test_training_loss_falls_and_run_outputs_exist(trained):
+    history = trained.history
+    assert len(history["loss"]) == 6
+    assert min(history["loss"][-2:]) < 0.8 * history["loss"][0]
+    files = trained.files
+    with open(files["history"]) as f:
+        assert json.load(f)["val_loss"] == pytest.approx(history["val_loss"])
+    with open(files["curves"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert any(name.startswith("best") for name in os.listdir(files["checkpoints"]))
+    assert os.listdir(files["tensorboard"])
+    with open(files["config"]) as f:
+        config = json.load(f)
+    assert config["label_names"] == ["neg", "pos"] and config["epochs"] == 6
+    assert trained.examples_per_second > 0
+
+
+def test_optimizer_warms_up_then_decays_linearly():
+    from tfbert.training import create_optimizer
+    optimizer = create_optimizer(1e-3, num_examples=100, batch_size=10, epochs=2,
+                                 warmup_fraction=0.1)  # 20 steps, 2 of warmup
+    schedule = optimizer.learning_rate
+    rates = [float(schedule(step)) for step in (0, 1, 2, 11, 20)]
+    assert rates[0] == pytest.approx(0.0)
+    assert rates[1] == pytest.approx(5e-4)
+    assert rates[2] == pytest.approx(1e-3 * (1 - 2 / 20))
+    assert rates[3] == pytest.approx(1e-3 * (1 - 11 / 20))
+    assert rates[4] == pytest.approx(0.0)
+    assert type(optimizer).__name__ == "AdamWeightDecay"
+
+
+def test_strategy_on_cpu_is_the_default_and_names_are_checked():
+    from tfbert._tf import tf
+    from tfbert.distribute import select_strategy
+    from tfbert.errors import TfbertError
+    assert select_strategy("auto") is tf.distribute.get_strategy()
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert select_strategy(strategy) is strategy
+    with pytest.raises(TfbertError, match="unknown strategy"):
+        select_strategy("gpu-please")
+
+
+def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_small, tmp_path):
+    from tfbert._tf import tf
+    from tfbert.data import TextData
+    from tfbert.training import train
+    small = TextData(imdb_small.train.take(slice(0, 64)), imdb_small.validation.take(slice(0, 32)),
+                     None, imdb_small.label_names, "imdb")
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
+                   run_dir=str(tmp_path), strategy=strategy, verbose=0)
+    assert result.model.distribute_strategy is strategy
+    assert len(result.history["loss"]) == 1
+
+
+def test_one_label_is_refused(tiny_model, imdb_small, tmp_path):
+    from tfbert.data import TextData
+    from tfbert.errors import TfbertError
+    from tfbert.training import train
+    data = TextData(imdb_small.train, imdb_small.validation, None, ["only"], "one.csv")
+    with pytest.raises(TfbertError, match="at least two labels"):
+        train(data, model=tiny_model, run_dir=str(tmp_path))
