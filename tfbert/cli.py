@@ -73,8 +73,8 @@ def cmd_train(args):
     data = _load_data(args)
     print(data.summary())
     name = _default_name(args.data)
-    output = args.output or os.path.join("saved_models", name)
-    run_dir = args.run_dir or os.path.join("runs", name)
+    output = os.path.abspath(args.output or os.path.join("saved_models", name))
+    run_dir = os.path.abspath(args.run_dir or os.path.join("runs", name))
     result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    dropout=args.dropout, patience=args.patience, seed=args.seed,
