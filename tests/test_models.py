@@ -54,3 +54,17 @@ def test_bad_arguments_are_named(tiny_model):
         build_classifier(tiny_model, num_classes=1)
     with pytest.raises(ModelError, match="dropout"):
         build_classifier(tiny_model, dropout=1.5)
+    with pytest.raises(ModelError, match="pooling"):
+        build_classifier(tiny_model, pooling="max")
+    with pytest.raises(ModelError, match="seq_length 600 is longer than the 512 positions"):
+        build_classifier(tiny_model, seq_length=600)
+
+
+def test_mean_pooling_averages_real_tokens_only(tiny_model, tf):
+    from tfbert.models import MaskedMeanPooling, build_classifier
+    sequence = tf.constant([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    pooled = MaskedMeanPooling()(sequence, tf.constant([[1, 1, 0]]))
+    np.testing.assert_allclose(pooled.numpy(), [[2.0, 3.0]])
+    model = build_classifier(tiny_model, pooling="mean", seq_length=16)
+    assert model.core.get_layer("mean_pooling") is not None
+    assert model(tf.constant(["fine"])).shape == (1, 1)

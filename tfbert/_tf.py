@@ -4,8 +4,13 @@ Every tfbert module imports TensorFlow from here::
 
     from tfbert._tf import tf, tf_keras
 """
+import warnings
+
 import tfbert._setup  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
 from tfbert.errors import SetupError
+
+# tensorflow-hub 0.16 imports pkg_resources (hence the setuptools<81 pin); its warning is noise.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 import tensorflow as tf
 import tf_keras

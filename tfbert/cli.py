@@ -77,7 +77,8 @@ def cmd_train(args):
     run_dir = os.path.abspath(args.run_dir or os.path.join("runs", name))
     result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
-                   dropout=args.dropout, patience=args.patience, seed=args.seed,
+                   dropout=args.dropout, pooling=args.pooling, patience=args.patience,
+                   seed=args.seed,
                    run_dir=run_dir, strategy=args.strategy)
     metrics = None
     if data.test is not None:
@@ -163,8 +164,20 @@ def cmd_predict(args):
             print(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
 
 
+def cmd_convert(args):
+    from tfbert.convert import convert_hf
+    from tfbert.errors import ModelError
+    if os.path.exists(args.output) and not args.overwrite:
+        raise ModelError(f"{args.output} already exists; pass --overwrite to replace it.")
+    out = convert_hf(args.src, args.output, seq_length=args.seq_length,
+                     ignore_prefixes=tuple(args.ignore))
+    print(f"Converted {args.src} -> {out}; use it with: tfbert train --model {out} ...")
+
+
 def cmd_models(args):
-    from tfbert.registry import DEFAULT_MODEL, MODELS
+    from tfbert.registry import DEFAULT_MODEL, MODELS, PACKAGED_MODELS
+    for name, packaged in PACKAGED_MODELS.items():
+        print(f"{name:<45} offline, from the PyPI package {packaged.requirement}")
     for name, (encoder, _) in MODELS.items():
         marker = "  (default)" if name == DEFAULT_MODEL else ""
         print(f"{name:<45} {encoder}{marker}")
@@ -189,6 +202,9 @@ def build_parser():
     p.add_argument("--learning-rate", type=float, default=3e-5, help="default: %(default)s")
     p.add_argument("--seq-length", type=_positive_int, default=128, help="default: %(default)s")
     p.add_argument("--dropout", type=float, default=0.1, help="default: %(default)s")
+    p.add_argument("--pooling", default="cls", choices=("cls", "mean"),
+                   help="classify the [CLS] pooled output or the mean of the token outputs "
+                        "(default: %(default)s)")
     p.add_argument("--patience", type=_positive_int, default=2,
                    help="early-stopping patience in epochs (default: %(default)s)")
     p.add_argument("--strategy", default="auto", choices=("auto", "tpu", "mirrored", "default"),
@@ -220,6 +236,21 @@ def build_parser():
                    help="one JSON object per line with every label's probability")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
     p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",
+                            description="Convert a Hugging Face BERT folder (config.json, "
+                                        "model.safetensors, vocab.txt or tokenizer.json) into "
+                                        "OUT_DIR/preprocess + OUT_DIR/encoder, usable as --model.")
+    p.add_argument("--from-hf", required=True, metavar="SRC_DIR", dest="src",
+                   help="the Hugging Face model folder")
+    p.add_argument("--output", required=True, metavar="OUT_DIR", help="the folder to write")
+    p.add_argument("--seq-length", type=_positive_int, default=128,
+                   help="the preprocessor's default sequence length (default: %(default)s)")
+    p.add_argument("--ignore", action="append", default=[], metavar="PREFIX",
+                   help="drop tensors whose names start with PREFIX, e.g. 'cls.' for "
+                        "pre-training heads (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+    p.set_defaults(func=cmd_convert)
 
     p = commands.add_parser("models", help="list the model names tfbert knows")
     p.set_defaults(func=cmd_models)

@@ -458,7 +458,9 @@ def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=()):
     activation, layer-norm epsilon, vocabulary size, casing); maps every tensor
     onto tf-models-official's ``BertEncoder``; and writes both SavedModels with
     its export code, into a temporary folder renamed into place at the end.
-    Exact GELU stays exact. Progress goes to stderr.
+    Exact GELU stays exact. The preprocessor's default sequence length is
+    ``seq_length``, capped at the encoder's position embeddings. Progress goes
+    to stderr.
 
     Returns:
         ``out_dir``.
@@ -505,7 +507,7 @@ def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=()):
                       start)
 
         write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_weights=fill,
-                        seq_length=seq_length)
+                        seq_length=min(seq_length, config["max_position_embeddings"]))
     _progress(4, 4, f"wrote {out_dir}/preprocess and {out_dir}/encoder", start)
     return out_dir
 

@@ -31,6 +31,7 @@ import tempfile
 
 import numpy as np
 
+from tfbert._cache import default_cache_dir
 from tfbert.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar")
@@ -276,14 +277,6 @@ def _find_split_root(path, splits):
             return candidate
     raise DataError(f"{path} is not in the aclImdb layout: no {' or '.join(splits)} folder "
                     "holding one folder per label.")
-
-
-def default_cache_dir():
-    """``$TFBERT_CACHE_DIR``, else ``$XDG_CACHE_HOME/tfbert``, else ``~/.cache/tfbert``."""
-    if os.environ.get("TFBERT_CACHE_DIR"):
-        return os.environ["TFBERT_CACHE_DIR"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tfbert")
 
 
 def extract_archive(archive, cache_dir=None):

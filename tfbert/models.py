@@ -49,6 +49,14 @@ def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
     return tf_keras.Model(inputs if num_segments > 1 else inputs[0], outputs, name="preprocessor")
 
 
+def max_sequence_length(encoder):
+    """Rows of the encoder's position embedding table (None when it has no such variable)."""
+    for variable in encoder.weights:
+        if "position_embedding" in variable.name and len(variable.shape) == 2:
+            return int(variable.shape[0])
+    return None
+
+
 def encoder_inputs(seq_length=None):
     """Keras inputs for a BERT encoder; ``seq_length=None`` accepts any padded length."""
     return {name: tf_keras.layers.Input(shape=(seq_length,), dtype=tf.int32, name=name)
@@ -65,6 +73,7 @@ class ClassifierConfig:
     num_classes: int
     dropout: float
     seq_length: int
+    pooling: str = "cls"
 
     @property
     def units(self):
@@ -72,8 +81,20 @@ class ClassifierConfig:
         return 1 if self.num_classes == 2 else self.num_classes
 
 
+POOLINGS = ("cls", "mean")
+
+
+class MaskedMeanPooling(tf_keras.layers.Layer):
+    """The mean of ``sequence_output`` over real (unmasked) tokens."""
+
+    def call(self, sequence_output, input_mask):
+        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
+        return tf.reduce_sum(sequence_output * mask, axis=1) / tf.maximum(
+            tf.reduce_sum(mask, axis=1), 1.0)
+
+
 def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, trainable=True,
-                     preprocess=None, name="bert_classifier"):
+                     preprocess=None, pooling="cls", name="bert_classifier"):
     """Raw strings -> preprocessing -> BERT encoder -> dropout -> dense logits.
 
     The returned Keras model takes a batch of strings and returns logits: one
@@ -94,6 +115,9 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
         dropout: dropout rate before the dense layer.
         seq_length: tokens per text after packing (longer texts are truncated).
         trainable: whether the encoder's weights are fine-tuned.
+        pooling: ``"cls"`` (the encoder's ``pooled_output``, as in the tutorial) or
+            ``"mean"`` (the average of ``sequence_output`` over real tokens, how
+            sentence-embedding models such as all-MiniLM-L6-v2 were trained).
 
     Example::
 
@@ -104,13 +128,25 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
         raise ModelError(f"num_classes must be at least 2, got {num_classes}.")
     if not 0 <= dropout < 1:
         raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
+    if pooling not in POOLINGS:
+        raise ModelError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
     spec = resolve_model(model or DEFAULT_MODEL, preprocess)
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
-                              seq_length)
+                              seq_length, pooling)
     preprocessor = build_preprocessor(spec, seq_length=seq_length)
     encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
+    positions = max_sequence_length(encoder)
+    if positions is not None and seq_length > positions:
+        raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "
+                         f"the encoder {spec.encoder} has embeddings for; use at most "
+                         f"{positions}.")
     ids = encoder_inputs()
-    pooled = encoder(ids)["pooled_output"]
+    outputs = encoder(ids)
+    if pooling == "cls":
+        pooled = outputs["pooled_output"]
+    else:
+        pooled = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"],
+                                                        ids["input_mask"])
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     logits = tf_keras.layers.Dense(config.units, name="classifier")(hidden)
     core = tf_keras.Model(ids, logits, name="core")

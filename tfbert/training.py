@@ -39,6 +39,7 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     seq_length: int = 128
     dropout: float = 0.1
+    pooling: str = "cls"
     patience: int = 2
     seed: int = 42
 
@@ -125,7 +126,7 @@ class _RunRecorder(tf_keras.callbacks.Callback):
 
 
 def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
-          warmup_fraction=0.1, seq_length=128, dropout=0.1, patience=2, seed=42,
+          warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2, seed=42,
           run_dir=None, strategy="auto", callbacks=(), verbose="auto"):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
 
@@ -136,7 +137,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
             ``strategy.scope()`` yourself). Default: :data:`~tfbert.models.DEFAULT_MODEL`.
         epochs, batch_size, learning_rate: as in the TensorFlow tutorial (5, 32, 3e-5).
         warmup_fraction: share of the steps spent warming the learning rate up.
-        seq_length, dropout: passed to :func:`~tfbert.build_classifier`.
+        seq_length, dropout, pooling: passed to :func:`~tfbert.build_classifier`.
         patience: epochs without a better validation loss before stopping early;
             the best weights are restored either way.
         seed: seeds weights, dropout and shuffling.
@@ -157,7 +158,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         model=model_name,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
-        patience=patience, seed=seed)
+        pooling=pooling, patience=patience, seed=seed)
     if data.num_classes < 2:
         raise TfbertError(f"{data.source}: training needs at least two labels, found "
                           f"{data.label_names}.")
@@ -174,7 +175,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     with strategy.scope():
         if given_model is None:
             classifier = build_classifier(source, num_classes=data.num_classes,
-                                          dropout=dropout, seq_length=seq_length)
+                                          dropout=dropout, seq_length=seq_length,
+                                          pooling=pooling)
         else:
             classifier = given_model
             if classifier.config.num_classes != data.num_classes:
