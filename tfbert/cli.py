@@ -125,7 +125,7 @@ def cmd_evaluate(args):
 
 
 def _read_texts(path, text_column):
-    from tfbert.data import TABLE_SUFFIXES, _read_rows
+    from tfbert.data import TABLE_SUFFIXES, read_table_rows
     from tfbert.errors import DataError
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist.")
@@ -133,7 +133,7 @@ def _read_texts(path, text_column):
         if text_column is None:
             raise DataError(f"{path} is a table: say which column holds the text "
                             "(--text-column).")
-        rows = _read_rows(path, "\t" if ".tsv" in path.lower() else ",")
+        rows = read_table_rows(path, "\t" if ".tsv" in path.lower() else ",")
         column = _column(text_column)
         if isinstance(column, str):
             header = [h.strip() for h in next(rows, [])]

@@ -375,7 +375,7 @@ def _hf_weight_map(config):
 
 # Buffers Hugging Face stores next to the weights; they hold no learned values.
 _HF_BUFFERS = re.compile(r"(^|\.)embeddings\.(position_ids|token_type_ids)$")
-_HF_PREFIXES = ("bert.", "model.")
+_HF_PREFIX = "bert."  # BertForSequenceClassification & co. nest the encoder under it
 
 
 def load_hf_weights(src_dir, ignore_prefixes=()):
@@ -405,11 +405,7 @@ def load_hf_weights(src_dir, ignore_prefixes=()):
         raise ConversionError(f"cannot read {path}: {exc}") from None
     weights = {}
     for name, value in tensors.items():
-        key = name
-        for prefix in _HF_PREFIXES:
-            if key.startswith(prefix) and not key.startswith(("model.safetensors",)):
-                key = key[len(prefix):]
-                break
+        key = name.removeprefix(_HF_PREFIX)
         if _HF_BUFFERS.search(key) or key.startswith(tuple(ignore_prefixes)):
             continue
         weights[key] = value

@@ -349,7 +349,7 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
     if delimiter is None:
         delimiter = "\t" if ".tsv" in path.lower() else ","
     positional = isinstance(text_column, int) and isinstance(label_column, int)
-    rows = _read_rows(path, delimiter)
+    rows = read_table_rows(path, delimiter)
     first_row = 1
     if not positional:
         header = next(rows, None)
@@ -392,7 +392,8 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
     return TextSplit(texts, labels), list(label_names)
 
 
-def _read_rows(path, delimiter):
+def read_table_rows(path, delimiter):
+    """An iterator over a CSV/TSV file's rows (``.gz`` read compressed, BOM dropped)."""
     import gzip
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:

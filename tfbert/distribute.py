@@ -57,5 +57,8 @@ def select_strategy(strategy="auto"):
 
 
 def describe(strategy):
-    """A one-line description, e.g. ``MirroredStrategy with 2 replicas``."""
-    return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
+    """A one-line description, e.g. ``MirroredStrategy with 2 replica(s)``."""
+    name = type(strategy).__name__
+    if name == "_DefaultDistributionStrategy":
+        return "the default strategy (one device)"
+    return f"{name} with {strategy.num_replicas_in_sync} replica(s)"
