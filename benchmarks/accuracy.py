@@ -1,15 +1,27 @@
 """Fine-tune all-MiniLM-L6-v2 with tfbert on real data and record what it reaches.
 
-Reads IMDB (``aclImdb.tar.xz``) or SST-2 (``sst2/``) from ``../shared/data``,
-fine-tunes, evaluates on the full IMDB test split / SST-2 dev set, and appends
-the result (metrics, settings, seed, wall time, training examples/s) to
-``benchmarks/results.jsonl``; ``--table`` rewrites the table in BENCHMARKS.md
-from that file.
+Tasks (data from ``../shared/data``, evaluated on the official split named):
+
+======== ============================ =============================================
+task     kind                         evaluated on
+======== ============================ =============================================
+imdb     binary                       test (25,000 reviews)
+sst2     binary                       dev (872 sentences)
+trec     6-class                      test (500 questions)
+goemo    28-label multi-label         test (5,427 comments); dev tunes thresholds
+mrpc     sentence-pair binary         test (1,725 pairs)
+stsb     sentence-pair regression     dev (1,500 pairs)
+======== ============================ =============================================
+
+Each run fine-tunes, evaluates, writes the evaluation report to
+``runs/bench-<task>/report``, and appends the result (metrics, settings, seed,
+wall times, training examples/s) to ``benchmarks/results.jsonl``; ``--table``
+rewrites the table in BENCHMARKS.md from that file.
 
 Examples::
 
     python benchmarks/accuracy.py sst2 --max-train 20000 --epochs 1 --seq-length 64
-    python benchmarks/accuracy.py imdb --max-train 10000 --epochs 1 --seq-length 256
+    python benchmarks/accuracy.py trec --epochs 4 --seq-length 32 --learning-rate 1e-4
     python benchmarks/accuracy.py --table
 """
 import argparse
@@ -28,22 +40,52 @@ RESULTS = os.path.join(HERE, "results.jsonl")
 TABLE_START, TABLE_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 
+def _path(*parts):
+    return os.path.join(DATA, *parts)
+
+
+# task -> (load_data arguments, eval split description, headline metric)
+TASKS = {
+    "imdb": (dict(source=_path("aclImdb.tar.xz")), "test (25,000)", "accuracy"),
+    "sst2": (dict(source=_path("sst2", "train.tsv.gz"), text_column="sentence",
+                  label_column="label", test_data=_path("sst2", "dev.tsv"),
+                  label_names=["negative", "positive"]), "dev (872)", "accuracy"),
+    "trec": (dict(source=_path("trec", "train.txt"), test_data=_path("trec", "test.txt")),
+             "test (500)", "accuracy"),
+    "goemo": (dict(source=_path("goemotions", "train.tsv"), text_column=0, label_column=1,
+                   task="multilabel", label_names=_path("goemotions", "labels.txt"),
+                   validation_data=_path("goemotions", "dev.tsv"),
+                   test_data=_path("goemotions", "test.tsv")), "test (5,427)", "f1"),
+    "mrpc": (dict(source=_path("mrpc", "msr_paraphrase_train.txt"), text_column="#1 String",
+                  text_pair_column="#2 String", label_column="Quality",
+                  label_names=["different", "paraphrase"],
+                  test_data=_path("mrpc", "msr_paraphrase_test.txt")), "test (1,725)",
+             "accuracy"),
+    "stsb": (dict(source=_path("stsb", "train.tsv"), text_column="sentence1",
+                  text_pair_column="sentence2", label_column="score",
+                  test_data=_path("stsb", "dev.tsv")), "dev (1,500)", "pearson"),
+}
+
+
 def load(task, max_train, seed):
-    from tfbert.data import load_data
-    if task == "imdb":
-        data = load_data(os.path.join(DATA, "aclImdb.tar.xz"), seed=seed)
-    else:
-        data = load_data(os.path.join(DATA, "sst2", "train.tsv.gz"), text_column="sentence",
-                         label_column="label", test_data=os.path.join(DATA, "sst2", "dev.tsv"),
-                         seed=seed)
-        data.label_names = ["negative", "positive"]
-    if max_train:  # a balanced subset of the training data, a tenth of it for validation
-        from tfbert.data import TextSplit, _carve, balanced_subset
-        import numpy as np
-        everything = TextSplit(np.concatenate([data.train.texts, data.validation.texts]),
-                               np.concatenate([data.train.labels, data.validation.labels]))
+    """The task's data; ``max_train`` caps train + validation (a tenth for validation)."""
+    import warnings
+    from tfbert.data import load_data, TextSplit, _carve, balanced_subset
+    import numpy as np
+    arguments, _, _ = TASKS[task]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TREC's one ISO-8859-1 line
+        data = load_data(seed=seed, **arguments)
+    if max_train and "validation_data" not in arguments:
+        everything = TextSplit(
+            np.concatenate([data.train.texts, data.validation.texts]),
+            np.concatenate([data.train.labels, data.validation.labels]),
+            None if data.train.pairs is None
+            else np.concatenate([data.train.pairs, data.validation.pairs]))
         pool = balanced_subset(everything, int(max_train / 0.9), seed)
         data.train, data.validation = _carve(pool, 0.1, seed)
+    elif max_train:
+        data.train = balanced_subset(data.train, max_train, seed)
     return data
 
 
@@ -52,23 +94,28 @@ def run(args):
     from tfbert.training import train
     data = load(args.task, args.max_train, args.seed)
     print(data.summary(), flush=True)
+    run_dir = os.path.join(REPO, "runs", f"bench-{args.task}")
     start = time.perf_counter()
     result = train(data, model="all-minilm-l6-v2", epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    pooling=args.pooling, seed=args.seed, patience=args.epochs,
-                   run_dir=os.path.join(REPO, "runs", f"bench-{args.task}"), verbose=2)
+                   run_dir=run_dir, verbose=2)
     train_wall = time.perf_counter() - start
     start = time.perf_counter()
-    metrics = evaluate(result.model, data.test, data.label_names)
+    metrics = evaluate(result.model, data.test, data.label_names, thresholds=result.thresholds,
+                       report_dir=os.path.join(run_dir, "report"))
     eval_wall = time.perf_counter() - start
+    _, split, headline = TASKS[args.task]
+    keep = ("accuracy", "f1", "precision", "recall", "pearson", "spearman", "mse",
+            "subset_accuracy", "average_precision")
     record = {
-        "task": args.task, "date": datetime.date.today().isoformat(),
-        "split": "test (25,000)" if args.task == "imdb" else "dev (872)",
+        "task": args.task, "date": datetime.date.today().isoformat(), "split": split,
         "train_examples": len(data.train), "validation_examples": len(data.validation),
         "epochs_run": len(result.history["loss"]), "epochs": args.epochs,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "seq_length": args.seq_length, "pooling": args.pooling, "seed": args.seed,
-        "accuracy": metrics["accuracy"], "f1": metrics["f1"], "loss": metrics["loss"],
+        "headline": headline, **{k: metrics[k] for k in keep if k in metrics},
+        "loss": metrics["loss"],
         "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
         "train_examples_per_s": round(result.examples_per_second, 2),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -79,17 +126,27 @@ def run(args):
     print(json.dumps(record, indent=2))
 
 
+def _metrics_cell(record):
+    headline = record.get("headline", "accuracy")
+    others = {"accuracy": ("f1",), "f1": ("micro_f1",), "pearson": ("spearman",)}
+    cell = f"{headline} **{record[headline]:.4f}**"
+    for key in others.get(headline, ()):
+        if key in record:
+            cell += f", {key} {record[key]:.4f}"
+    return cell
+
+
 def table():
     with open(RESULTS) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    rows = ["| task | eval split | train ex. | epochs | lr | seq | pooling | seed | accuracy | F1 "
+    rows = ["| task | eval split | train ex. | epochs | lr | seq | pooling | seed | result "
             "| train wall | train ex/s | eval wall | note |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rows.append(f"| {r['task']} | {r['split']} | {r['train_examples']:,} | "
                     f"{r['epochs_run']}/{r['epochs']} | {r['learning_rate']:g} | "
                     f"{r['seq_length']} | {r['pooling']} | {r['seed']} | "
-                    f"**{r['accuracy']:.4f}** | {r['f1']:.4f} | {r['train_wall_s'] / 60:.1f} min | "
+                    f"{_metrics_cell(r)} | {r['train_wall_s'] / 60:.1f} min | "
                     f"{r['train_examples_per_s']:.1f} | {r['eval_wall_s'] / 60:.1f} min | "
                     f"{r.get('note', '')} |")
     path = os.path.join(REPO, "BENCHMARKS.md")
@@ -104,7 +161,7 @@ def table():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", nargs="?", choices=("imdb", "sst2"))
+    parser.add_argument("task", nargs="?", choices=tuple(TASKS))
     parser.add_argument("--max-train", type=int, help="training examples (balanced); default all")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=5e-5)

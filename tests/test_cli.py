@@ -24,9 +24,11 @@ def test_train_evaluates_exports_and_says_where(cli_run):
     export = workdir / "saved_models" / "aclImdb_bert" / "1"
     assert (export / "saved_model.pb").is_file()
     run = workdir / "runs" / "aclImdb_bert"
-    for name in ("history.json", "training_curves.png", "eval_test.json", "config.json"):
+    for name in ("history.json", "training_curves.png", "config.json",
+                 "report_test/report.json", "report_test/report.txt",
+                 "report_test/confusion_matrix.png", "report_test/pr_curve.png"):
         assert (run / name).is_file(), name
-    metrics = json.loads((run / "eval_test.json").read_text())
+    metrics = json.loads((run / "report_test" / "report.json").read_text())
     assert metrics["examples"] == 300 and 0 <= metrics["accuracy"] <= 1
     assert str(export) in process.stdout
     assert "[==============================] - " in process.stdout  # the progress bar is on
@@ -55,13 +57,15 @@ def test_predict_texts_json_and_file(cli_run, tmp_path):
 
 def test_evaluate_an_export(cli_run, imdb_archive, tmp_path):
     process, workdir = cli_run
-    out = tmp_path / "eval.json"
+    out = tmp_path / "report"
     result = run_cli("evaluate", workdir / "saved_models" / "aclImdb_bert", "--data",
                      imdb_archive, "--max-examples", 100, "--output", out)
     assert result.returncode == 0, result.stderr
-    metrics = json.loads(out.read_text())
-    assert metrics["examples"] == 100
-    assert "accuracy" in result.stdout
+    metrics = json.loads((out / "report.json").read_text())
+    assert metrics["examples"] == 100 and len(metrics["mistakes"]) <= 10
+    assert sum(row["support"] for row in metrics["per_label"].values()) == 100
+    assert "accuracy" in result.stdout and "Worst mistakes" in result.stdout
+    assert (out / "confusion_matrix.png").is_file() and (out / "pr_curve.png").is_file()
 
 
 @pytest.mark.parametrize("args, message", [

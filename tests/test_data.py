@@ -6,7 +6,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from tfbert.data import (TextSplit, balanced_subset, extract_archive, load_csv, load_data,
+from tfbert.data import (TextSplit, balanced_subset, extract_archive, infer_task, load_csv,
+                         load_data, load_trec, read_label_names,
                          load_folder, make_dataset)
 from tfbert.errors import DataError
 
@@ -172,7 +173,139 @@ def test_make_dataset_tokenizes_once_per_run(tiny_model):
     dataset = make_dataset(split, counting, batch_size=4, shuffle=True, tokenize_batch_size=5)
     epochs = [[batch for batch in dataset] for _ in range(3)]
     assert len(calls) == 2  # two tokenize batches of 5, in the first epoch only
-    assert epochs[0][0][0]["input_word_ids"].shape == (4, 16)
+    # [CLS] review number N [SEP]: batches are padded to their longest text, not to 16.
+    assert epochs[0][0][0]["input_word_ids"].shape == (4, 5)
     first = sorted(tuple(x) for b in epochs[0] for x in b[0]["input_word_ids"].numpy())
     third = sorted(tuple(x) for b in epochs[2] for x in b[0]["input_word_ids"].numpy())
     assert first == third
+
+
+# ---------------------------------------------------------------- tasks, pairs, real formats
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
+                      "shared", "data")
+
+
+def _shared(*parts):
+    path = os.path.join(SHARED, *parts)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: the tests read real data from ../shared/data.")
+    return path
+
+
+def test_trec_reads_coarse_labels_and_names_the_latin1_line():
+    with pytest.warns(UserWarning, match=r"train.txt, line 66: not UTF-8; read as ISO-8859-1"):
+        split, names = load_trec(_shared("trec", "train.txt"))
+    assert names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    assert len(split) == 5452 and split.task == "classification"
+    assert split.texts[0] == "How did serfdom develop in and then leave Russia ?"
+    assert names[split.labels[0]] == "DESC"
+    assert "\ufffd" not in "".join(split.texts)          # decoded, not replaced
+    fine, fine_names = load_trec(_shared("trec", "test.txt"), fine=True)
+    assert len(fine_names) > 6 and all(":" in name for name in fine_names)
+
+
+def test_trec_malformed_line_is_named(tmp_path):
+    path = tmp_path / "questions.txt"
+    path.write_text("DESC:def What is a fish ?\nno label here\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"questions.txt, line 2: expected 'COARSE:fine"):
+        load_data(str(path))
+
+
+def test_goemotions_multilabel_ids_index_the_label_names_file():
+    names = read_label_names(_shared("goemotions", "labels.txt"))
+    split, got = load_csv(_shared("goemotions", "dev.tsv"), text_column=0, label_column=1,
+                          label_names=names)
+    assert got == names and len(names) == 28
+    assert split.task == "multilabel" and split.labels.shape == (5426, 28)
+    assert (split.labels.sum(axis=1) >= 2).sum() > 500       # rows with several labels
+    # Row 1 of the raw file: its ids, mapped through labels.txt.
+    with open(_shared("goemotions", "dev.tsv"), encoding="utf-8") as f:
+        text, ids, _ = f.readline().rstrip("\n").split("\t")
+    assert split.texts[0] == text
+    assert np.flatnonzero(split.labels[0]).tolist() == sorted(int(i) for i in ids.split(","))
+
+
+def test_mrpc_pairs_with_bom_header_and_quotes():
+    data = load_data(_shared("mrpc", "msr_paraphrase_train.txt"), text_column="#1 String",
+                     text_pair_column="#2 String", label_column="Quality",
+                     test_data=_shared("mrpc", "msr_paraphrase_test.txt"))
+    assert data.text_pairs and data.task == "classification" and data.label_names == ["0", "1"]
+    assert len(data.train) + len(data.validation) == 4076 and len(data.test) == 1725
+    assert int(data.test.labels.sum()) == 1147
+    # Quoting is off: a sentence that starts with a quote keeps it.
+    seconds = np.concatenate([data.train.pairs, data.validation.pairs])
+    assert any(t.startswith('Referring to him as only "the witness"') for t in seconds)
+
+
+def test_stsb_scores_make_a_regression_task():
+    data = load_data(_shared("stsb", "train.tsv"), text_column="sentence1",
+                     text_pair_column="sentence2", label_column="score",
+                     test_data=_shared("stsb", "dev.tsv"))
+    assert data.task == "regression" and data.label_names == ["score"]
+    assert len(data.test) == 1500 and data.test.labels.dtype == np.float32
+    assert data.test.labels.min() >= 0 and data.test.labels.max() <= 5
+    assert "score 'score'" in data.summary()
+
+
+@pytest.mark.parametrize("labels, task", [
+    (["a", "b", "a,b"], "multilabel"),
+    (["1.5", "0.25", "3"], "regression"),
+    (["1", "2", "10"], "classification"),
+    (["pos", "neg"], "classification"),
+])
+def test_task_is_inferred_from_the_labels(labels, task):
+    assert infer_task(labels) == task
+
+
+def test_multilabel_unknown_label_and_bad_score_name_the_row(tmp_path):
+    path = tmp_path / "tags.tsv"
+    path.write_text("text\tlabel\nfirst\t0,1\nsecond\t1,7\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"tags.tsv, row 3: label '7' is not one of 'x', 'y'"):
+        load_csv(str(path), label_names=["x", "y"], task="multilabel")
+    scores = tmp_path / "scores.csv"
+    scores.write_text("text,label\na,1.5\nb,nan\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"scores.csv, row 3: score 'nan' is not a finite"):
+        load_csv(str(scores), task="regression")
+
+
+def test_custom_label_separator_and_validation_file(tmp_path):
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text("text,label\na,x|y\nb,y\nc,x\nd,y\ne,x|y\n", encoding="utf-8")
+    dev.write_text("text,label\nf,y\n", encoding="utf-8")
+    data = load_data(str(train), validation_data=str(dev), test_data=str(dev),
+                     label_separator="|")
+    assert data.task == "multilabel" and data.label_names == ["x", "y"]
+    assert len(data.train) == 5 and data.validation.labels.tolist() == [[0.0, 1.0]]
+
+
+def test_empty_second_text_names_the_row(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("a,b,label\none,two,1\nthree, ,0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.csv, row 3: empty second text"):
+        load_csv(str(path), text_column="a", text_pair_column="b")
+
+
+def test_dynamic_padding_cuts_batches_and_keeps_logits(tiny_model):
+    """Each batch is padded to its longest text; logits equal full padding's (1e-4)."""
+    import tensorflow as tf
+    from tfbert.models import build_classifier
+    model = build_classifier(tiny_model, num_classes=3, seq_length=64)
+    texts = ["short", "a somewhat longer review of a film that goes on for a while",
+             "mid length text here", "x"] * 3
+    split = TextSplit(texts, [0, 1, 2, 0] * 3)
+    trimmed = make_dataset(split, model.preprocessor, batch_size=4)
+    full = make_dataset(split, model.preprocessor, batch_size=4, dynamic_padding=False)
+    widths = [inputs["input_word_ids"].shape[1] for inputs, _ in trimmed]
+    assert max(widths) < 64 and all(w == widths[0] for w in widths)
+    assert all(inputs["input_word_ids"].shape[1] == 64 for inputs, _ in full)
+    a = model.core.predict(trimmed.map(lambda x, y: x), verbose=0)
+    b = model.core.predict(full.map(lambda x, y: x), verbose=0)
+    assert np.max(np.abs(a - b)) < 1e-4
+    # Training batches hold texts of similar length (sorted within windows).
+    four_each = TextSplit([t for t in texts[:4] for _ in range(4)], [0] * 16)
+    shuffled = make_dataset(four_each, model.preprocessor, batch_size=4, shuffle=True,
+                            bucket_batches=4)
+    for inputs, _ in shuffled:
+        lengths = tf.reduce_sum(inputs["input_mask"], axis=1).numpy()
+        assert lengths.min() == lengths.max()

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from tfbert.errors import TfbertError
+from tfbert.errors import DataError, TfbertError
 
 EXIT_ERROR = 2
 
@@ -43,21 +43,40 @@ def _add_data_arguments(parser, required=False):
                         help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
                              "aclImdb layout, or a .csv/.tsv file (default: %(default)s)")
     parser.add_argument("--test-data", metavar="FILE",
-                        help="CSV/TSV test file (else a CSV/TSV source is split 80/20)")
+                        help="test file in the format of --data (else a file source is split "
+                             "80/20)")
+    parser.add_argument("--validation-data", metavar="FILE",
+                        help="validation file in the format of --data (else 20%% of the "
+                             "training data is held out)")
     parser.add_argument("--text-column", type=str, metavar="C",
                         help="text column name, or 0-based position in a headerless file")
+    parser.add_argument("--text-pair-column", type=str, metavar="C",
+                        help="column of the second text, for sentence-pair tasks")
     parser.add_argument("--label-column", type=str, metavar="C",
                         help="label column name, or 0-based position in a headerless file")
+    parser.add_argument("--task", default="auto",
+                        choices=("auto", "classification", "multilabel", "regression"),
+                        help="what the labels are; auto reads it from them (default: "
+                             "%(default)s)")
+    parser.add_argument("--label-separator", default=",", metavar="SEP",
+                        help="separates the labels of a multi-label field (default: "
+                             "'%(default)s')")
+    parser.add_argument("--label-names", metavar="FILE",
+                        help="file naming the labels, one a line; integer labels index it")
     parser.add_argument("--max-examples", type=_positive_int, metavar="N",
                         help="keep at most N examples per split (balanced, seeded)")
     parser.add_argument("--seed", type=int, default=42, help="seed of splits, weights and "
                         "shuffling (default: %(default)s)")
 
 
-def _load_data(args):
+def _load_data(args, task=None, label_names=None):
     from tfbert.data import load_data
     return load_data(args.data, text_column=_column(args.text_column),
-                     label_column=_column(args.label_column), test_data=args.test_data,
+                     label_column=_column(args.label_column),
+                     text_pair_column=_column(args.text_pair_column),
+                     test_data=args.test_data, validation_data=args.validation_data,
+                     task=task or args.task, label_separator=args.label_separator,
+                     label_names=label_names or args.label_names,
                      max_examples=args.max_examples, seed=args.seed)
 
 
@@ -81,87 +100,143 @@ def cmd_train(args):
                    seed=args.seed,
                    run_dir=run_dir, strategy=args.strategy)
     metrics = None
+    report_dir = os.path.join(run_dir, "report_test")
     if data.test is not None:
         metrics = evaluate(result.model, data.test, data.label_names,
-                           path=os.path.join(run_dir, "eval_test.json"))
-    settings = {**dataclasses.asdict(result.config), "data": args.data,
+                           thresholds=result.thresholds, report_dir=report_dir,
+                           title=f"test split of {args.data}")
+    settings = {**dataclasses.asdict(result.config), "data": args.data, "task": data.task,
                 "examples": {"train": len(data.train), "validation": len(data.validation),
                              "test": len(data.test) if data.test is not None else 0},
-                "test_metrics": metrics, "train_seconds": result.train_seconds,
+                "test_metrics": _headline(metrics), "train_seconds": result.train_seconds,
                 "examples_per_second": result.examples_per_second}
-    path = export_model(result.model, output, data.label_names, settings=settings)
+    path = export_model(result.model, output, data.label_names, settings=settings,
+                        thresholds=result.thresholds)
     print(f"\nExported model:   {path}")
     print(f"Training curves:  {result.files['curves']}")
     print(f"History:          {result.files['history']}")
     print(f"Checkpoints:      {result.files['checkpoints']}")
     print(f"TensorBoard logs: {result.files['tensorboard']}  (tensorboard --logdir ...)")
     if metrics is not None:
-        print(f"Test metrics:     {os.path.join(run_dir, 'eval_test.json')}")
-    print(f"Try it:           tfbert predict {path} \"What a wonderful film!\"")
+        print(f"Test report:      {report_dir}  (report.txt, report.json, plots)")
+    example = "\"What a wonderful film!\"" + (" --text-pair \"A great film.\""
+                                                if data.text_pairs else "")
+    print(f"Try it:           tfbert predict {path} {example}")
+
+
+def _headline(metrics):
+    """The scalar metrics (no per-label tables or curves), to keep with an export."""
+    if metrics is None:
+        return None
+    return {key: value for key, value in metrics.items()
+            if isinstance(value, (int, float, str)) and key != "report_files"}
 
 
 def cmd_evaluate(args):
-    import numpy as np
-    from tfbert.errors import DataError
-    from tfbert.evaluation import compute_metrics, format_metrics, save_metrics
+    from tfbert.evaluation import evaluate_scores
     from tfbert.export import load_model
 
     classifier = load_model(args.model_dir)
-    data = _load_data(args)
-    split = data.split(args.split)
+    data = _load_data(args, task=classifier.task, label_names=classifier.label_names)
+    split = _in_model_labels(data.split(args.split), data, classifier, args.data)
+    if (split.pairs is not None) != classifier.text_pairs:
+        raise DataError(f"{classifier.path} takes {'text pairs' if classifier.text_pairs else 'single texts'}"
+                        f"; give --text-pair-column {'' if classifier.text_pairs else 'only '}"
+                        "for a pair model.")
+    scores = classifier.predict_proba(split.texts.tolist(), pairs=None if split.pairs is None
+                                      else split.pairs.tolist(), batch_size=args.batch_size)
+    report_dir = args.output or os.path.join(
+        "runs", os.path.basename(os.path.dirname(classifier.path)), f"report_{args.split}")
+    evaluate_scores(split, scores, classifier.label_names, classifier.task,
+                    thresholds=classifier.thresholds, report_dir=report_dir,
+                    title=f"{args.split} split of {args.data}")
+    print(f"Report saved to {report_dir} (report.txt, report.json, plots)")
+
+
+def _in_model_labels(split, data, classifier, source):
+    """``split`` with its labels as the model's label ids (folders name labels their own way)."""
+    import numpy as np
+    from tfbert.data import TextSplit
+    if data.task != classifier.task:
+        raise DataError(f"{source} holds {data.task} data but {classifier.path} is a "
+                        f"{classifier.task} model.")
+    if data.task == "regression" or list(data.label_names) == classifier.label_names:
+        return split
     ids = {name: i for i, name in enumerate(classifier.label_names)}
-    unknown = sorted(set(data.label_names[i] for i in np.unique(split.labels)) - set(ids))
+    present = np.unique(split.labels if data.task == "classification"
+                        else np.flatnonzero(split.labels.any(axis=0)))
+    unknown = sorted(set(data.label_names[i] for i in present) - set(ids))
     if unknown:
-        raise DataError(f"{args.data}: labels {unknown} are not labels of the model "
+        raise DataError(f"{source}: labels {unknown} are not labels of the model "
                         f"({', '.join(classifier.label_names)}).")
-    labels = np.array([ids[data.label_names[i]] for i in split.labels])
-    metrics = compute_metrics(labels, classifier.predict_proba(split.texts.tolist()),
-                              classifier.label_names)
-    print(format_metrics(metrics, title=f"{args.split} split of {args.data}"))
-    output = args.output or os.path.join(
-        "runs", os.path.basename(os.path.dirname(classifier.path)), f"eval_{args.split}.json")
-    save_metrics(metrics, output)
-    print(f"Saved to {output}")
+    if data.task == "classification":
+        labels = np.array([ids[data.label_names[i]] for i in split.labels])
+    else:
+        labels = np.zeros((len(split), len(ids)), dtype=np.float32)
+        for column, name in enumerate(data.label_names):
+            if name in ids:
+                labels[:, ids[name]] = split.labels[:, column]
+    return TextSplit(split.texts, labels, split.pairs)
 
 
-def _read_texts(path, text_column):
+def _read_texts(path, text_column, pair_column=None):
+    """Texts (and second texts) to predict: a table's columns, or a text file's lines."""
     from tfbert.data import TABLE_SUFFIXES, read_table_rows
-    from tfbert.errors import DataError
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist.")
-    if path.lower().endswith(TABLE_SUFFIXES):
-        if text_column is None:
-            raise DataError(f"{path} is a table: say which column holds the text "
-                            "(--text-column).")
-        rows = read_table_rows(path, "\t" if ".tsv" in path.lower() else ",")
-        column = _column(text_column)
-        if isinstance(column, str):
-            header = [h.strip() for h in next(rows, [])]
-            if column not in header:
+    if not (path.lower().endswith(TABLE_SUFFIXES) or text_column is not None):
+        if pair_column is not None:
+            raise DataError(f"{path}: second texts (--text-pair-column) come from a table; "
+                            "say which column holds the first (--text-column).")
+        with open(path, "rb") as f:
+            return [line for line in f.read().decode("utf-8", errors="replace").splitlines()
+                    if line.strip()], None
+    if text_column is None:
+        raise DataError(f"{path} is a table: say which column holds the text (--text-column).")
+    tab_separated = ".tsv" in path.lower() or path.lower().endswith(".txt")
+    rows = read_table_rows(path, "\t" if tab_separated else ",", quoting=not tab_separated)
+    columns = [_column(c) for c in (text_column, pair_column) if c is not None]
+    first_row = 1
+    if any(isinstance(c, str) for c in columns):
+        header = [h.strip().lstrip("\ufeff") for h in next(rows, [])]
+        for column in columns:
+            if isinstance(column, str) and column not in header:
                 raise DataError(f"{path}: no column {column!r}; the columns are "
                                 f"{', '.join(map(repr, header))}.")
-            column = header.index(column)
-        return [row[column] for row in rows if row]
-    with open(path, "rb") as f:
-        return [line for line in f.read().decode("utf-8", errors="replace").splitlines()
-                if line.strip()]
+        columns = [header.index(c) if isinstance(c, str) else c for c in columns]
+        first_row = 2
+    picked = []
+    for row_number, row in enumerate(rows, start=first_row):
+        if not row:
+            continue
+        if max(columns) >= len(row):
+            raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected at least "
+                            f"{max(columns) + 1}.")
+        picked.append([row[c] for c in columns])
+    texts = [p[0] for p in picked]
+    return texts, ([p[1] for p in picked] if pair_column is not None else None)
 
 
 def cmd_predict(args):
-    from tfbert.errors import DataError
     from tfbert.export import load_model
 
     texts = list(args.texts)
+    pairs = list(args.text_pair) if args.text_pair else None
+    if pairs is not None and len(pairs) != len(texts):
+        raise DataError(f"{len(texts)} texts but {len(pairs)} --text-pair values; give one "
+                        "second text per text.")
     if args.file:
-        texts += _read_texts(args.file, args.text_column)
+        file_texts, file_pairs = _read_texts(args.file, args.text_column, args.text_pair_column)
+        if (file_pairs is None) != (pairs is None) and texts:
+            raise DataError("give second texts for all texts or for none.")
+        texts += file_texts
+        pairs = (pairs or []) + file_pairs if file_pairs is not None else pairs
     if not texts:
         raise DataError("nothing to predict: give texts as arguments or --file F.")
     classifier = load_model(args.model_dir)
-    for prediction in classifier.predict(texts, batch_size=args.batch_size):
-        if args.json:
-            print(json.dumps(prediction.to_json(), ensure_ascii=False))
-        else:
-            print(f"{prediction.label}\t{prediction.probability:.4f}\t{prediction.text}")
+    for prediction in classifier.predict(texts, pairs=pairs, batch_size=args.batch_size):
+        print(json.dumps(prediction.to_json(), ensure_ascii=False) if args.json
+              else str(prediction))
 
 
 def cmd_convert(args):
@@ -216,14 +291,17 @@ def build_parser():
                    help="checkpoints, logs, history, curves (default: runs/<data>_bert)")
     p.set_defaults(func=cmd_train)
 
-    p = commands.add_parser("evaluate", help="metrics of an exported model on a data split",
-                            description="Loss, accuracy, precision, recall and F1 of an "
-                                        "exported model, printed and saved as JSON.")
+    p = commands.add_parser("evaluate", help="report on an exported model over a data split",
+                            description="An evaluation report of an exported model: metrics "
+                                        "per label with averages, a confusion matrix or "
+                                        "precision-recall plot, and the worst mistakes; "
+                                        "printed and saved as JSON, text and PNG.")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
     _add_data_arguments(p, required=True)
     p.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    p.add_argument("--output", metavar="FILE", help="JSON file (default: "
-                   "runs/<model>/eval_<split>.json)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
+    p.add_argument("--output", metavar="DIR", help="report folder: report.json, report.txt, "
+                   "plots (default: runs/<model>/report_<split>)")
     p.set_defaults(func=cmd_evaluate)
 
     p = commands.add_parser("predict", help="classify texts with an exported model",
@@ -231,9 +309,14 @@ def build_parser():
     p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV")
+    p.add_argument("--text-pair", action="append", metavar="TEXT",
+                   help="the second text of a pair, once per TEXT (sentence-pair models)")
     p.add_argument("--text-column", metavar="C", help="the text column of a CSV/TSV --file")
+    p.add_argument("--text-pair-column", metavar="C",
+                   help="the second-text column of a CSV/TSV --file (sentence-pair models)")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object per line with every label's probability")
+                   help="one JSON object per line with every label's probability "
+                        "(multi-label: the labels chosen; regression: the score)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
     p.set_defaults(func=cmd_predict)
 

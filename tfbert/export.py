@@ -6,9 +6,17 @@ against the in-memory model (max abs difference of probabilities <= 1e-5),
 and only then renamed into place, so a failed or interrupted export never
 leaves a half-written or silently wrong version behind.
 
-The ``serving_default`` signature takes ``text`` (a batch of strings) and
-returns ``probabilities`` (``[batch, classes]``), ``label_id`` and ``label``.
-``assets.extra/tfbert.json`` holds the label names and the settings used.
+The ``serving_default`` signature takes ``text`` (a batch of strings; for
+sentence-pair models also ``text_pair``) and returns, by task:
+
+- classification: ``probabilities`` (``[batch, classes]``), ``label_id``, ``label``;
+- multi-label: ``probabilities`` (``[batch, labels]``), ``predicted`` (0/1 per
+  label, with the per-label thresholds tuned at training applied) and
+  ``thresholds``;
+- regression: ``score`` (``[batch]``).
+
+``assets.extra/tfbert.json`` holds the task, label names, thresholds and the
+settings used.
 
 Example::
 
@@ -26,7 +34,7 @@ import numpy as np
 
 from tfbert._tf import tf
 from tfbert.errors import ExportError
-from tfbert.evaluation import probabilities_from_logits
+from tfbert.tasks import scores_from_logits, tf_scores_from_logits
 
 METADATA_FILE = os.path.join("assets.extra", "tfbert.json")
 TOLERANCE = 1e-5
@@ -39,23 +47,33 @@ CHECK_TEXTS = (
 
 
 class _Serving(tf.Module):
-    """What the SavedModel holds: the string model and the label names."""
+    """What the SavedModel holds: the string model, label names and thresholds."""
 
-    def __init__(self, model, label_names):
+    def __init__(self, model, label_names, thresholds=None):
         super().__init__()
         self.model = model
+        self.task = model.config.task
         self.label_names = tf.constant(label_names)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve(self, text):
-        logits = self.model(text, training=False)
-        if logits.shape[-1] == 1:
-            positive = tf.sigmoid(logits)
-            probabilities = tf.concat([1.0 - positive, positive], axis=-1)
+        self.thresholds = tf.constant(
+            thresholds if thresholds is not None else [0.5] * len(label_names), tf.float32)
+        text = tf.TensorSpec([None], tf.string, name="text")
+        if model.config.num_segments == 2:
+            pair = tf.TensorSpec([None], tf.string, name="text_pair")
+            self.serve = tf.function(lambda text, text_pair: self._outputs([text, text_pair]),
+                                     input_signature=[text, pair])
         else:
-            probabilities = tf.nn.softmax(logits, axis=-1)
-        label_id = tf.argmax(probabilities, axis=-1)
-        return {"probabilities": probabilities, "label_id": label_id,
+            self.serve = tf.function(self._outputs, input_signature=[text])
+
+    def _outputs(self, text):
+        scores = tf_scores_from_logits(self.task, self.model(text, training=False))
+        if self.task == "regression":
+            return {"score": scores}
+        if self.task == "multilabel":
+            predicted = tf.cast(scores >= self.thresholds, tf.int32)
+            return {"probabilities": scores, "predicted": predicted,
+                    "thresholds": tf.broadcast_to(self.thresholds, tf.shape(scores))}
+        label_id = tf.argmax(scores, axis=-1)
+        return {"probabilities": scores, "label_id": label_id,
                 "label": tf.gather(self.label_names, label_id)}
 
 
@@ -66,7 +84,8 @@ def _versions(directory):
                   if d.isdigit() and os.path.isfile(os.path.join(directory, d, "saved_model.pb")))
 
 
-def export_model(model, directory, label_names, settings=None, version=None, check_texts=None):
+def export_model(model, directory, label_names, settings=None, version=None, check_texts=None,
+                 thresholds=None):
     """Write ``model`` as ``directory/<version>/`` and return that path.
 
     Args:
@@ -76,7 +95,10 @@ def export_model(model, directory, label_names, settings=None, version=None, che
         settings: JSON-serialisable settings to keep with the export.
         version: the version number; default one more than the latest. An
             existing version is never overwritten.
-        check_texts: texts used to check the reloaded export against ``model``.
+        check_texts: texts used to check the reloaded export against ``model``
+            (each used as both texts of a pair for sentence-pair models).
+        thresholds: per-label decision thresholds of a multi-label model
+            (``TrainResult.thresholds``); default 0.5 each.
 
     Raises:
         ExportError: the version exists, or the reloaded export does not
@@ -86,6 +108,12 @@ def export_model(model, directory, label_names, settings=None, version=None, che
     if len(label_names) != model.config.num_classes:
         raise ExportError(f"{len(label_names)} label names for a model of "
                           f"{model.config.num_classes} classes.")
+    if thresholds is not None:
+        thresholds = [float(t) for t in thresholds]
+        if len(thresholds) != len(label_names) or model.config.task != "multilabel":
+            raise ExportError(f"{len(thresholds)} thresholds for a {model.config.task} model "
+                              f"of {len(label_names)} labels; thresholds are one per label of "
+                              "a multi-label model.")
     version = version if version is not None else (_versions(directory) or [0])[-1] + 1
     target = os.path.join(directory, str(version))
     if os.path.exists(target):
@@ -94,16 +122,21 @@ def export_model(model, directory, label_names, settings=None, version=None, che
     os.makedirs(directory, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=directory)
     try:
-        module = _Serving(model, list(label_names))
+        module = _Serving(model, list(label_names), thresholds)
         tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
-        metadata = {"label_names": list(label_names), "classifier": dataclasses.asdict(model.config),
+        metadata = {"task": model.config.task, "label_names": list(label_names),
+                    "thresholds": thresholds, "text_pairs": model.config.num_segments == 2,
+                    "classifier": dataclasses.asdict(model.config),
                     "settings": settings or {}, "tensorflow": tf.__version__}
         os.makedirs(os.path.join(staging, "assets.extra"))
         with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(metadata, f, indent=2)
         texts = list(check_texts or CHECK_TEXTS)
-        expected = probabilities_from_logits(model(tf.constant(texts), training=False).numpy())
-        reloaded = load_model(staging).predict_proba(texts)
+        pairs = list(reversed(texts)) if model.config.num_segments == 2 else None
+        inputs = tf.constant(texts) if pairs is None else [tf.constant(texts), tf.constant(pairs)]
+        expected = scores_from_logits(model.config.task,
+                                      model(inputs, training=False).numpy())
+        reloaded = load_model(staging).predict_proba(texts, pairs=pairs)
         difference = float(np.max(np.abs(reloaded - expected)))
         if not difference <= TOLERANCE:
             raise ExportError(f"the reloaded export differs from the model by {difference:.2e} "
@@ -116,50 +149,119 @@ def export_model(model, directory, label_names, settings=None, version=None, che
 
 @dataclasses.dataclass
 class Prediction:
-    """One text's prediction: the top label, its probability, and every label's."""
+    """One example's prediction.
+
+    ``label``/``probability``: the top class (classification). ``labels``: the
+    labels at or above their thresholds (multi-label). ``score``: the predicted
+    value (regression). ``probabilities``: every label's probability.
+    """
 
     text: str
-    label: str
-    probability: float
-    probabilities: dict
+    label: str | None = None
+    probability: float | None = None
+    probabilities: dict | None = None
+    labels: list | None = None
+    score: float | None = None
+    text_pair: str | None = None
 
     def to_json(self):
-        return {"text": self.text, "label": self.label, "probability": self.probability,
-                "probabilities": self.probabilities}
+        """A JSON-ready dict with the fields that apply to the task."""
+        record = {"text": self.text}
+        if self.text_pair is not None:
+            record["text_pair"] = self.text_pair
+        if self.score is not None:
+            record["score"] = self.score
+        elif self.labels is not None:
+            record["labels"] = [{"label": name, "probability": self.probabilities[name]}
+                                for name in self.labels]
+            record["probabilities"] = self.probabilities
+        else:
+            record.update(label=self.label, probability=self.probability,
+                          probabilities=self.probabilities)
+        return record
+
+    def __str__(self):
+        """One tab-separated line: the prediction, then the text(s)."""
+        texts = self.text if self.text_pair is None else f"{self.text}\t{self.text_pair}"
+        if self.score is not None:
+            return f"{self.score:.4f}\t{texts}"
+        if self.labels is not None:
+            shown = ",".join(f"{name}:{self.probabilities[name]:.3f}" for name in self.labels)
+            return f"{shown or '-'}\t{texts}"
+        return f"{self.label}\t{self.probability:.4f}\t{texts}"
 
 
 class LoadedClassifier:
-    """An exported classifier, loaded for inference: strings in, labels out."""
+    """An exported classifier, loaded for inference: strings in, predictions out."""
 
     def __init__(self, path, loaded, metadata):
         self.path = path
-        self.label_names = list(metadata["label_names"])
         self.metadata = metadata
+        self.label_names = list(metadata["label_names"])
+        self.task = metadata.get("task", "classification")
+        self.text_pairs = bool(metadata.get("text_pairs", False))
+        thresholds = metadata.get("thresholds")
+        self.thresholds = None if thresholds is None else np.asarray(thresholds)
         self._serve = loaded.signatures["serving_default"]
         self._loaded = loaded  # keeps the signature's variables alive
 
-    def predict_proba(self, texts, batch_size=64):
-        """``[len(texts), classes]`` probabilities, computed ``batch_size`` texts at a time."""
+    def _check_inputs(self, texts, pairs):
         texts = [texts] if isinstance(texts, str) else list(texts)
-        chunks = [self._serve(text=tf.constant(texts[i:i + batch_size], dtype=tf.string))
-                  ["probabilities"].numpy() for i in range(0, len(texts), batch_size)]
+        if pairs is not None:
+            pairs = [pairs] if isinstance(pairs, str) else list(pairs)
+        if self.text_pairs and pairs is None:
+            raise ExportError(f"{self.path} classifies text pairs: pass the second texts "
+                              "(pairs=...).")
+        if not self.text_pairs and pairs is not None:
+            raise ExportError(f"{self.path} classifies single texts; it takes no pairs.")
+        if pairs is not None and len(pairs) != len(texts):
+            raise ExportError(f"{len(texts)} texts but {len(pairs)} second texts.")
+        return texts, pairs
+
+    def predict_proba(self, texts, pairs=None, batch_size=64):
+        """Class probabilities ``[n, classes]``, per-label probabilities ``[n, labels]``
+        (multi-label) or scores ``[n]`` (regression), ``batch_size`` texts at a time."""
+        texts, pairs = self._check_inputs(texts, pairs)
+        key = "score" if self.task == "regression" else "probabilities"
+        chunks = []
+        for i in range(0, len(texts), batch_size):
+            inputs = {"text": tf.constant(texts[i:i + batch_size], dtype=tf.string)}
+            if pairs is not None:
+                inputs["text_pair"] = tf.constant(pairs[i:i + batch_size], dtype=tf.string)
+            chunks.append(self._serve(**inputs)[key].numpy())
         if not chunks:
-            return np.zeros((0, len(self.label_names)), dtype=np.float32)
+            shape = (0,) if self.task == "regression" else (0, len(self.label_names))
+            return np.zeros(shape, dtype=np.float64)
         return np.concatenate(chunks).astype(np.float64)
 
-    def predict(self, texts, batch_size=64):
-        """A :class:`Prediction` for each text, in input order.
+    def predict(self, texts, pairs=None, batch_size=64):
+        """A :class:`Prediction` for each text (or pair), in input order.
 
         Example::
 
             for p in classifier.predict(["great", "awful"]):
                 print(p.label, round(p.probability, 3))
         """
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        probabilities = self.predict_proba(texts, batch_size)
-        return [Prediction(text, self.label_names[int(row.argmax())], float(row.max()),
-                           {name: float(p) for name, p in zip(self.label_names, row)})
-                for text, row in zip(texts, probabilities)]
+        texts, pairs = self._check_inputs(texts, pairs)
+        scores = self.predict_proba(texts, pairs, batch_size)
+        thresholds = self.thresholds if self.thresholds is not None else 0.5
+        predictions = []
+        for i, (text, row) in enumerate(zip(texts, scores)):
+            pair = pairs[i] if pairs is not None else None
+            if self.task == "regression":
+                predictions.append(Prediction(text, score=float(row), text_pair=pair))
+                continue
+            probabilities = {name: float(p) for name, p in zip(self.label_names, row)}
+            if self.task == "multilabel":
+                chosen = [name for name, p, t in zip(self.label_names, row,
+                                                     np.broadcast_to(thresholds, row.shape))
+                          if p >= t]
+                predictions.append(Prediction(text, probabilities=probabilities, labels=chosen,
+                                              text_pair=pair))
+            else:
+                predictions.append(Prediction(text, self.label_names[int(row.argmax())],
+                                              float(row.max()), probabilities, text_pair=pair))
+        return predictions
 
 
 def resolve_export(path):

@@ -11,6 +11,7 @@ import dataclasses
 from tfbert._tf import tf, tf_keras
 from tfbert.errors import ModelError
 from tfbert.registry import DEFAULT_MODEL, MODELS, ModelSpec, ensure_available, resolve_model
+from tfbert.tasks import check_task, head_units
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model", "build_preprocessor",
            "build_classifier", "encoder_inputs", "ClassifierConfig"]
@@ -40,8 +41,8 @@ def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
     ensure_available(spec.preprocess)
     options = tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
     loaded = hub.load(spec.preprocess, options=options)
-    inputs = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=f"text_{i}" if i else "text")
-              for i in range(num_segments)]
+    inputs = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=name)
+              for name in ("text", "text_pair")[:num_segments]]
     tokenize = hub.KerasLayer(loaded.tokenize, name="tokenize")
     pack = hub.KerasLayer(loaded.bert_pack_inputs, arguments=dict(seq_length=seq_length),
                           name="pack_inputs")
@@ -74,11 +75,13 @@ class ClassifierConfig:
     dropout: float
     seq_length: int
     pooling: str = "cls"
+    task: str = "classification"
+    num_segments: int = 1
 
     @property
     def units(self):
-        """Logits per example: one for two classes (sigmoid), else one per class."""
-        return 1 if self.num_classes == 2 else self.num_classes
+        """Logits per example (see :func:`tfbert.tasks.head_units`)."""
+        return head_units(self.task, self.num_classes)
 
 
 POOLINGS = ("cls", "mean")
@@ -94,12 +97,16 @@ class MaskedMeanPooling(tf_keras.layers.Layer):
 
 
 def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, trainable=True,
-                     preprocess=None, pooling="cls", name="bert_classifier"):
+                     preprocess=None, pooling="cls", task="classification", text_pairs=False,
+                     name="bert_classifier"):
     """Raw strings -> preprocessing -> BERT encoder -> dropout -> dense logits.
 
-    The returned Keras model takes a batch of strings and returns logits: one
-    unit for two classes (as the TensorFlow tutorial does; apply a sigmoid),
-    ``num_classes`` units otherwise (apply a softmax). It carries its parts so
+    The returned Keras model takes a batch of strings (or, with
+    ``text_pairs=True``, a list of two batches packed as one input with segment
+    ids) and returns logits: for classification one unit for two classes (as
+    the TensorFlow tutorial does; apply a sigmoid) and ``num_classes`` units
+    otherwise (apply a softmax); for ``task="multilabel"`` one sigmoid unit per
+    label; for ``task="regression"`` one linear unit. It carries its parts so
     training can run on token ids that were tokenized once:
 
     - ``model.preprocessor``: strings -> encoder inputs (``seq_length`` tokens);
@@ -111,29 +118,37 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     Args:
         model: a model name, a folder with ``preprocess/`` + ``encoder/``, or an
             encoder handle (with ``preprocess``). Default: :data:`DEFAULT_MODEL`.
-        num_classes: number of labels, at least 2.
+        num_classes: number of labels (at least 2 for classification; ignored for
+            regression).
         dropout: dropout rate before the dense layer.
         seq_length: tokens per text after packing (longer texts are truncated).
         trainable: whether the encoder's weights are fine-tuned.
         pooling: ``"cls"`` (the encoder's ``pooled_output``, as in the tutorial) or
             ``"mean"`` (the average of ``sequence_output`` over real tokens, how
             sentence-embedding models such as all-MiniLM-L6-v2 were trained).
+        task: ``"classification"``, ``"multilabel"`` or ``"regression"``.
+        text_pairs: whether each example is two texts (paraphrase, entailment,
+            similarity).
 
     Example::
 
         model = build_classifier("/models/tiny_bert", num_classes=2, seq_length=64)
         logits = model(tf.constant(["great film", "awful film"]))    # shape [2, 1]
+        pairs = build_classifier("/models/tiny_bert", task="regression", text_pairs=True)
+        pairs([tf.constant(["A man plays."]), tf.constant(["A man is playing."])])  # [1, 1]
     """
-    if num_classes < 2:
-        raise ModelError(f"num_classes must be at least 2, got {num_classes}.")
+    if task == "regression":
+        num_classes = 1
+    check_task(task, num_classes)
     if not 0 <= dropout < 1:
         raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
     if pooling not in POOLINGS:
         raise ModelError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
     spec = resolve_model(model or DEFAULT_MODEL, preprocess)
+    num_segments = 2 if text_pairs else 1
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
-                              seq_length, pooling)
-    preprocessor = build_preprocessor(spec, seq_length=seq_length)
+                              seq_length, pooling, task, num_segments)
+    preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments)
     encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
     positions = max_sequence_length(encoder)
     if positions is not None and seq_length > positions:
@@ -150,7 +165,9 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     logits = tf_keras.layers.Dense(config.units, name="classifier")(hidden)
     core = tf_keras.Model(ids, logits, name="core")
-    text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
+    texts = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=input_name)
+             for input_name in ("text", "text_pair")[:num_segments]]
+    text = texts if text_pairs else texts[0]
     classifier = tf_keras.Model(text, core(preprocessor(text)), name=name)
     classifier.preprocessor = preprocessor
     classifier.core = core

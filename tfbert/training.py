@@ -26,6 +26,7 @@ from tfbert.errors import TfbertError
 from tfbert.models import build_classifier
 from tfbert.registry import DEFAULT_MODEL, ModelSpec
 from tfbert.plots import plot_history
+from tfbert.tasks import check_task, label_dtype, loss_and_metrics
 
 
 @dataclasses.dataclass
@@ -64,6 +65,7 @@ class TrainResult:
     config: TrainConfig
     train_seconds: float
     examples_per_second: float
+    thresholds: list | None = None
 
     @property
     def files(self):
@@ -72,7 +74,8 @@ class TrainResult:
 
 
 _RUN_FILES = {"history": "history.json", "curves": "training_curves.png",
-              "checkpoints": "checkpoints", "tensorboard": "logs", "config": "config.json"}
+              "checkpoints": "checkpoints", "tensorboard": "logs", "config": "config.json",
+              "thresholds": "thresholds.json"}
 
 
 def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
@@ -87,15 +90,6 @@ def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fra
     return optimization.create_optimizer(
         init_lr=learning_rate, num_train_steps=num_train_steps,
         num_warmup_steps=int(warmup_fraction * num_train_steps), optimizer_type="adamw")
-
-
-def loss_and_metrics(num_classes):
-    """The loss and accuracy metric matching the head built for ``num_classes``."""
-    if num_classes == 2:
-        return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
-                [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
-    return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
 class _RunRecorder(tf_keras.callbacks.Callback):
@@ -130,6 +124,11 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
           run_dir=None, strategy="auto", callbacks=(), verbose="auto"):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
 
+    The task (classification, multi-label, regression) and whether examples are
+    text pairs come from ``data``. For multi-label data the per-label decision
+    thresholds that maximise each label's F1 on the validation split are tuned
+    after training (``result.thresholds``, also in ``thresholds.json``).
+
     Args:
         data: a :class:`~tfbert.data.TextData` (see :func:`~tfbert.load_data`).
         model: a model name or folder (built here, inside the strategy scope), or
@@ -159,9 +158,10 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
         pooling=pooling, patience=patience, seed=seed)
-    if data.num_classes < 2:
-        raise TfbertError(f"{data.source}: training needs at least two labels, found "
-                          f"{data.label_names}.")
+    try:
+        check_task(data.task, data.num_classes)
+    except TfbertError as exc:
+        raise TfbertError(f"{data.source}: {exc} (labels: {data.label_names})") from None
     run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(seed)
@@ -176,24 +176,23 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         if given_model is None:
             classifier = build_classifier(source, num_classes=data.num_classes,
                                           dropout=dropout, seq_length=seq_length,
-                                          pooling=pooling)
+                                          pooling=pooling, task=data.task,
+                                          text_pairs=data.text_pairs)
+            classifier.core.get_layer("classifier").bias.assign(initial_bias(data.train, data.num_classes))
         else:
             classifier = given_model
-            if classifier.config.num_classes != data.num_classes:
-                raise TfbertError(
-                    f"the model has {classifier.config.num_classes} classes but the data has "
-                    f"{data.num_classes} ({', '.join(data.label_names)}).")
+            _check_model_fits(classifier.config, data)
         optimizer = create_optimizer(learning_rate, len(data.train), batch_size, epochs,
                                      warmup_fraction)
-        loss, metrics = loss_and_metrics(data.num_classes)
+        loss, metrics = loss_and_metrics(data.task, data.num_classes)
         classifier.core.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
-    label_dtype = "float32" if data.num_classes == 2 else "int64"
     datasets = {
         name: make_dataset(getattr(data, name), classifier.preprocessor, batch_size,
                            shuffle=(name == "train"), seed=seed, drop_remainder=tpu,
-                           label_dtype=label_dtype)
+                           label_dtype=label_dtype(data.task, data.num_classes),
+                           dynamic_padding=not tpu)
         for name in ("train", "validation")}
     recorder = _RunRecorder(run_dir)
     fit_callbacks = [
@@ -216,5 +215,49 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     speed = epochs_run * len(data.train) / recorder.train_seconds if recorder.train_seconds else 0.0
     print(f"Trained {epochs_run} epoch(s) in {recorder.train_seconds:.1f} s "
           f"({speed:.1f} examples/s); outputs in {run_dir}")
+    thresholds = None
+    if data.task == "multilabel":
+        from tfbert.evaluation import predict_scores, tune_thresholds
+        thresholds = tune_thresholds(data.validation.labels,
+                                     predict_scores(classifier, data.validation)).tolist()
+        with open(os.path.join(run_dir, _RUN_FILES["thresholds"]), "w") as f:
+            json.dump(dict(zip(data.label_names, thresholds)), f, indent=2)
+        print(f"Per-label thresholds tuned on the validation split: "
+              f"{os.path.join(run_dir, _RUN_FILES['thresholds'])}")
     return TrainResult(classifier, recorder.history, run_dir, list(data.label_names), config,
-                       recorder.train_seconds, speed)
+                       recorder.train_seconds, speed, thresholds)
+
+
+def initial_bias(split, num_classes):
+    """Output biases that start the head at the training labels' base rates.
+
+    Log-odds of each label's frequency (sigmoid heads), log-frequencies
+    (softmax), or the mean score (regression): the first steps then learn from
+    the texts instead of spending themselves on the base rate, which matters
+    most for rare labels (GoEmotions' start at 0.5 and need hundreds of steps
+    to come down) and for scores far from 0 (STS-B's 0 to 5).
+    """
+    import numpy as np
+    labels = split.labels
+    if split.task == "regression":
+        return np.array([labels.mean()], dtype=np.float32)
+    if split.task == "multilabel":
+        rate = labels.mean(axis=0)
+    else:
+        rate = np.bincount(labels, minlength=num_classes)[:num_classes] / len(labels)
+        if num_classes > 2:
+            return np.log(np.clip(rate, 1e-3, 1.0)).astype(np.float32)
+        rate = rate[1:]
+    rate = np.clip(rate, 1e-3, 1 - 1e-3)
+    return np.log(rate / (1 - rate)).astype(np.float32)
+
+
+def _check_model_fits(config, data):
+    """Raise unless a given model was built for ``data``'s task, labels and inputs."""
+    wanted = {"task": data.task, "num_segments": 2 if data.text_pairs else 1}
+    if data.task != "regression":
+        wanted["num_classes"] = data.num_classes
+    for key, value in wanted.items():
+        if getattr(config, key) != value:
+            raise TfbertError(f"the model was built with {key}={getattr(config, key)!r} but the "
+                              f"data {data.source} needs {key}={value!r}.")

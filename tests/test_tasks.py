@@ -1,0 +1,158 @@
+"""Beyond binary, end to end on small slices of real data with all-MiniLM-L6-v2.
+
+Each task trains for a couple of epochs on a few hundred examples: the loss
+falls, the head beats chance on held-out data, and what the task adds (the
+report's plots, multi-label thresholds, two text inputs, a score) survives the
+export and comes back in a fresh load.
+"""
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, run_cli
+
+
+def _data(name, **kwargs):
+    from tfbert.data import load_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TREC's one ISO-8859-1 line
+        return load_data(**kwargs)
+
+
+def _train(data, minilm, run_dir, epochs=2, seq_length=48, learning_rate=1e-4):
+    from tfbert.training import train
+    return train(data, model=minilm, epochs=epochs, batch_size=16, seq_length=seq_length,
+                 learning_rate=learning_rate, pooling="mean", patience=epochs,
+                 run_dir=str(run_dir), verbose=0)
+
+
+def _path(*parts):
+    return os.path.join(SHARED_DATA, *parts)
+
+
+@pytest.fixture(scope="module")
+def goemotions(minilm, tmp_path_factory):
+    """GoEmotions (28 labels, several per comment): 600 to train, 300 dev, 300 test."""
+    data = _data("goemotions", source=_path("goemotions", "train.tsv"), text_column=0,
+                 label_column=1, task="multilabel",
+                 label_names=_path("goemotions", "labels.txt"),
+                 validation_data=_path("goemotions", "dev.tsv"),
+                 test_data=_path("goemotions", "test.tsv"), max_examples=600)
+    data.validation = data.validation.take(slice(0, 300))
+    data.test = data.test.take(slice(0, 300))
+    run_dir = tmp_path_factory.mktemp("goemotions")
+    return data, _train(data, minilm, run_dir, epochs=3), run_dir
+
+
+def test_multiclass_trec_learns_and_reports(minilm, tmp_path):
+    from tfbert.evaluation import evaluate
+    data = _data("trec", source=_path("trec", "train.txt"), test_data=_path("trec", "test.txt"),
+                 max_examples=300)
+    assert data.task == "classification" and data.num_classes == 6
+    result = _train(data, minilm, tmp_path / "run", seq_length=32)
+    assert result.model.config.units == 6       # softmax over the six classes
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    metrics = evaluate(result.model, data.test, data.label_names, report_dir=tmp_path / "report")
+    assert metrics["accuracy"] > 0.45, metrics["accuracy"]    # chance: 1/6
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(report["per_label"]) == set(data.label_names)
+    assert sum(row["support"] for row in report["per_label"].values()) == len(data.test)
+    assert np.asarray(report["confusion_matrix"]).sum() == len(data.test)
+    assert (tmp_path / "report" / "confusion_matrix.png").is_file()
+    assert not (tmp_path / "report" / "pr_curve.png").exists()   # binary tasks only
+    for mistake in report["mistakes"]:
+        assert mistake["label"] != mistake["predicted"] and mistake["text"] in data.test.texts
+
+
+def test_multilabel_goemotions_tunes_thresholds_and_beats_a_constant(goemotions):
+    from tfbert.evaluation import compute_metrics, evaluate
+    data, result, run_dir = goemotions
+    assert result.model.config.units == 28
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    thresholds = np.asarray(result.thresholds)
+    assert thresholds.shape == (28,) and ((0.05 <= thresholds) & (thresholds <= 0.95)).all()
+    saved = json.loads((run_dir / "thresholds.json").read_text())
+    assert list(saved) == data.label_names and list(saved.values()) == result.thresholds
+    metrics = evaluate(result.model, data.test, data.label_names, thresholds=result.thresholds,
+                       verbose=False)
+    # A constant guess of the most frequent label ("neutral") for every comment:
+    constant = np.zeros_like(data.test.labels)
+    constant[:, int(data.train.labels.sum(axis=0).argmax())] = 1.0
+    baseline = compute_metrics(data.test.labels, constant, data.label_names, "multilabel")
+    assert metrics["micro"]["f1"] > baseline["micro"]["f1"] + 0.05, (metrics["micro"],
+                                                                       baseline["micro"])
+
+
+def test_multilabel_thresholds_round_trip_through_the_export(goemotions, tmp_path):
+    from tfbert.evaluation import predict_scores
+    from tfbert.export import export_model, load_model
+    data, result, _ = goemotions
+    path = export_model(result.model, tmp_path / "goemotions", data.label_names,
+                        thresholds=result.thresholds)
+    loaded = load_model(path)
+    assert loaded.task == "multilabel" and loaded.thresholds.tolist() == result.thresholds
+    texts = data.test.texts[:20].tolist()
+    probabilities = loaded.predict_proba(texts)
+    np.testing.assert_allclose(probabilities, predict_scores(result.model, data.test.take(
+        slice(0, 20))), atol=1e-5)
+    chosen = probabilities >= np.asarray(result.thresholds)
+    for row, prediction in zip(chosen, loaded.predict(texts)):
+        assert prediction.labels == [n for n, c in zip(data.label_names, row) if c]
+    # TF Serving users get the thresholds applied by the signature itself.
+    served = loaded._serve(text=np.asarray(texts, dtype=object))
+    np.testing.assert_array_equal(served["predicted"].numpy(), chosen.astype(np.int32))
+    # The CLI's JSON lists the chosen labels with their probabilities.
+    cli = run_cli("predict", path, texts[0], "--json")
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    record = json.loads(cli.stdout)
+    assert [item["label"] for item in record["labels"]] == loaded.predict(texts[0])[0].labels
+    assert len(record["probabilities"]) == 28
+
+
+def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
+    from tfbert.evaluation import evaluate
+    from tfbert.export import export_model, load_model
+    data = _data("mrpc", source=_path("mrpc", "msr_paraphrase_train.txt"),
+                 text_column="#1 String", text_pair_column="#2 String", label_column="Quality",
+                 label_names=["different", "paraphrase"],
+                 test_data=_path("mrpc", "msr_paraphrase_test.txt"), max_examples=500)
+    assert data.text_pairs and data.train.pairs is not None
+    result = _train(data, minilm, tmp_path / "run", epochs=3, seq_length=64)
+    assert result.model.config.num_segments == 2
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    metrics = evaluate(result.model, data.test, data.label_names, verbose=False)
+    positive_rate = data.test.labels.mean()
+    assert metrics["average_precision"] > positive_rate + 0.05, (metrics["average_precision"],
+                                                                 positive_rate)
+    path = export_model(result.model, tmp_path / "mrpc", data.label_names)
+    loaded = load_model(path)
+    signature = loaded._serve.structured_input_signature[1]
+    assert sorted(signature) == ["text", "text_pair"]
+    first = loaded.predict(["The cat sat on the mat."], pairs=["A cat was sitting on the mat."])
+    assert first[0].label in data.label_names and first[0].text_pair is not None
+    with pytest.raises(Exception, match="pass the second texts"):
+        loaded.predict(["no pair given"])
+
+
+def test_regression_stsb_learns_scores(minilm, tmp_path):
+    from tfbert.evaluation import evaluate
+    from tfbert.export import export_model, load_model
+    data = _data("stsb", source=_path("stsb", "train.tsv"), text_column="sentence1",
+                 text_pair_column="sentence2", label_column="score",
+                 test_data=_path("stsb", "dev.tsv"), max_examples=400)
+    assert data.task == "regression"
+    result = _train(data, minilm, tmp_path / "run", epochs=2, seq_length=48)
+    assert result.model.config.units == 1
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert "mae" in result.history
+    metrics = evaluate(result.model, data.test, data.label_names,
+                       report_dir=tmp_path / "report", verbose=False)
+    assert metrics["pearson"] > 0.5 and metrics["spearman"] > 0.5, metrics
+    assert (tmp_path / "report" / "scatter.png").is_file()
+    loaded = load_model(export_model(result.model, tmp_path / "stsb", data.label_names))
+    prediction = loaded.predict(["A man is playing a guitar."],
+                                pairs=["A man plays the guitar."])[0]
+    assert prediction.to_json()["score"] == prediction.score and prediction.label is None
