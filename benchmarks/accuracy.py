@@ -115,6 +115,7 @@ def run(args):
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "seq_length": args.seq_length, "pooling": args.pooling, "seed": args.seed,
         "headline": headline, **{k: metrics[k] for k in keep if k in metrics},
+        **({"micro_f1": metrics["micro"]["f1"]} if "micro" in metrics else {}),
         "loss": metrics["loss"],
         "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
         "train_examples_per_s": round(result.examples_per_second, 2),

@@ -55,6 +55,20 @@ def test_predict_texts_json_and_file(cli_run, tmp_path):
     assert rows[0]["probability"] == max(rows[0]["probabilities"].values())
 
 
+def test_predict_streams_a_large_file_in_order_with_progress(cli_run, tmp_path):
+    process, workdir = cli_run
+    lines = [f"review {i}: " + ("good " if i % 3 else "dull ") * (i % 40 + 1)
+             for i in range(2500)]                      # more than two chunks of 1,024
+    path = tmp_path / "reviews.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_cli("predict", workdir / "saved_models" / "aclImdb_bert", "--file", path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = result.stdout.splitlines()
+    assert len(printed) == 2500
+    assert [line.split("\t")[2] for line in printed] == [line for line in lines]
+    assert "Predicting" in result.stderr and "2500" in result.stderr   # the progress bar
+
+
 def test_evaluate_an_export(cli_run, imdb_archive, tmp_path):
     process, workdir = cli_run
     out = tmp_path / "report"

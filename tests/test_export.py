@@ -81,3 +81,22 @@ def test_predict_batches_and_keeps_order(exported):
     one_by_one = np.concatenate([classifier.predict_proba([t]) for t in texts])
     np.testing.assert_allclose(classifier.predict_proba(texts, batch_size=3), one_by_one,
                                atol=1e-5)
+
+
+def test_serving_function_takes_any_batch_size_without_retracing(trained, imdb_small):
+    from tfbert.export import _Serving
+    module = _Serving(trained.model, imdb_small.label_names)
+    for size in (1, 3, 17, 64):
+        outputs = module.serve(np.asarray(["a film"] * size, dtype=object))
+        assert outputs["probabilities"].shape == (size, 2)
+    assert module.serve.experimental_get_tracing_count() == 1
+
+
+def test_predict_proba_keeps_input_order_across_length_sorted_batches(exported, trained):
+    from tfbert._tf import tf
+    from tfbert.export import load_model
+    texts = ["A long, winding review that goes on about the plot and the actors " * 3,
+             "Bad.", "Quite good, actually.", "Great!", "An average film with a fine cast."]
+    expected = trained.model(tf.constant(texts), training=False).numpy().reshape(-1)
+    positive = load_model(exported).predict_proba(texts, batch_size=2)[:, 1]
+    np.testing.assert_allclose(positive, 1 / (1 + np.exp(-expected)), atol=1e-5)

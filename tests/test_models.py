@@ -41,6 +41,18 @@ def test_core_on_token_ids_equals_model_on_strings(tiny_model, tf):
                                atol=1e-6)
 
 
+def test_string_model_pads_each_batch_to_its_longest_text_only(tiny_model, tf):
+    """The string model cuts the packed ids to the longest text: same logits as full padding."""
+    from tfbert.models import build_classifier
+    model = build_classifier(tiny_model, num_classes=3, seq_length=64)
+    texts = tf.constant(["short", "a rather longer review that says a few more things", ""])
+    trim = model.get_layer("trim_padding")
+    ids = model.preprocessor(texts)
+    assert trim(ids)["input_word_ids"].shape[1] < 64 == ids["input_word_ids"].shape[1]
+    np.testing.assert_allclose(model(texts, training=False), model.core(ids, training=False),
+                               atol=1e-4)
+
+
 def test_sentence_pair_preprocessor_sets_segment_ids(tiny_model, tf):
     from tfbert.models import build_preprocessor
     pair = build_preprocessor(tiny_model, seq_length=16, num_segments=2)

@@ -5,18 +5,13 @@ the tiny test model, real IMDB reviews from the shared archive (unpacked once
 into the test cache, through ``TFBERT_CACHE_DIR``) and one epoch; the test then
 checks the executed notebook and the files it wrote.
 """
-import ast
 import os
 import re
-
-import pytest
 
 import tfbert
 
 from conftest import REPO
-
-papermill = pytest.importorskip("papermill")
-nbformat = pytest.importorskip("nbformat")
+from notebook_checks import clean_notebook_defaults, execute, output_text
 
 NOTEBOOK = os.path.join(REPO, "notebooks", "imdb_end_to_end.ipynb")
 # The parameters cell's defaults: the TensorFlow tutorial's settings.
@@ -26,32 +21,8 @@ DEFAULTS = {"MODEL": tfbert.DEFAULT_MODEL, "DATA": "imdb", "EPOCHS": 5, "MAX_EXA
             "TFBERT_PIP_SPEC": None}
 
 
-def _output_text(cell):
-    """Everything a code cell printed or displayed as text."""
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            parts.append(output.get("text", ""))
-        elif "data" in output:
-            parts.append(output["data"].get("text/plain", ""))
-    return "".join(parts)
-
-
 def test_notebook_is_clean_and_parameterised():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    assert nb.metadata.kernelspec.name == "python3"
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code_cells), \
-        "the notebook is committed without outputs"
-    tagged = [c for c in code_cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell is tagged 'parameters' (papermill)"
-    # Only simple assignments of literals, so papermill can override every one of them.
-    tree = ast.parse(tagged[0].source)
-    assert all(isinstance(node, ast.Assign) and len(node.targets) == 1
-               and isinstance(node.targets[0], ast.Name) for node in tree.body)
-    defaults = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body}
-    assert defaults == DEFAULTS
+    assert clean_notebook_defaults(NOTEBOOK) == DEFAULTS
 
 
 def test_notebook_runs_end_to_end(tiny_model, imdb_archive, cache_dir, tmp_path, monkeypatch):
@@ -61,21 +32,10 @@ def test_notebook_runs_end_to_end(tiny_model, imdb_archive, cache_dir, tmp_path,
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     output_dir = tmp_path / "saved_models" / "imdb_bert"
     run_dir = tmp_path / "runs" / "imdb_bert"
-    executed_path = tmp_path / "executed.ipynb"
-
-    papermill.execute_notebook(
-        NOTEBOOK, str(executed_path), kernel_name="python3", cwd=str(tmp_path),
-        progress_bar=False, execution_timeout=600,
-        parameters=dict(MODEL=tiny_model, DATA=imdb_archive, EPOCHS=1, MAX_EXAMPLES=300,
-                        SEQ_LENGTH=64, OUTPUT_DIR=str(output_dir), RUN_DIR=str(run_dir)))
-
-    nb = nbformat.read(str(executed_path), as_version=4)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(code_cells)
-              for o in c.outputs if o.output_type == "error"]
-    assert not errors, errors
-    assert all(c.execution_count is not None for c in code_cells), "every code cell ran"
-    text = "\n".join(_output_text(c) for c in code_cells)
+    code_cells = execute(NOTEBOOK, tmp_path, dict(
+        MODEL=tiny_model, DATA=imdb_archive, EPOCHS=1, MAX_EXAMPLES=300, SEQ_LENGTH=64,
+        OUTPUT_DIR=str(output_dir), RUN_DIR=str(run_dir)))
+    text = "\n".join(output_text(c) for c in code_cells)
 
     # Data: 300 test reviews, and the 300 training reviews split 240/60.
     for split, count in (("train", 240), ("validation", 60), ("test", 300)):
@@ -95,7 +55,7 @@ def test_notebook_runs_end_to_end(tiny_model, imdb_archive, cache_dir, tmp_path,
     assert (output_dir / "1" / "saved_model.pb").is_file()
 
     # The last cell classified the example sentences with the reloaded export.
-    lines = [line for line in _output_text(code_cells[-1]).splitlines() if line.strip()]
+    lines = [line for line in output_text(code_cells[-1]).splitlines() if line.strip()]
     assert len(lines) == 5, lines
     for line in lines:
         label, probability = line.split()[:2]

@@ -5,17 +5,12 @@ all-MiniLM-L6-v2 (converted once into the test cache), the TREC, GoEmotions and
 MRPC files from ../shared/data cut to 200 examples per split, and one epoch per
 task; the test then checks what the notebook printed and the files it wrote.
 """
-import ast
 import json
 import os
 import re
 
-import pytest
-
 from conftest import REPO, SHARED_DATA
-
-papermill = pytest.importorskip("papermill")
-nbformat = pytest.importorskip("nbformat")
+from notebook_checks import clean_notebook_defaults, execute, output_text
 
 NOTEBOOK = os.path.join(REPO, "notebooks", "beyond_binary.ipynb")
 DEFAULTS = {"MODEL": "all-minilm-l6-v2", "DATA_DIR": "../shared/data", "MAX_EXAMPLES": None,
@@ -26,18 +21,6 @@ TREC_LABELS = {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
 MRPC_LABELS = {"different", "paraphrase"}
 
 
-def _output_text(cell, stdout_only=False):
-    """Everything a code cell printed or displayed as text (or only what it printed)."""
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "stream":
-            if not stdout_only or output.get("name") == "stdout":
-                parts.append(output.get("text", ""))
-        elif "data" in output and not stdout_only:
-            parts.append(output["data"].get("text/plain", ""))
-    return "".join(parts)
-
-
 def _cell_with(code_cells, snippet):
     """The one code cell whose source contains ``snippet``."""
     found = [c for c in code_cells if snippet in c.source]
@@ -46,7 +29,7 @@ def _cell_with(code_cells, snippet):
 
 
 def _printed_lines(cell):
-    return [line for line in _output_text(cell, stdout_only=True).splitlines() if line.strip()]
+    return [line for line in output_text(cell, stdout_only=True).splitlines() if line.strip()]
 
 
 def _has_image(cell):
@@ -54,21 +37,7 @@ def _has_image(cell):
 
 
 def test_notebook_is_clean_and_parameterised():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    assert nb.nbformat == 4
-    assert nb.metadata.kernelspec.name == "python3"
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code_cells), \
-        "the notebook is committed without outputs"
-    tagged = [c for c in code_cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, "exactly one cell is tagged 'parameters' (papermill)"
-    # Only simple assignments of literals, so papermill can override every one of them.
-    tree = ast.parse(tagged[0].source)
-    assert all(isinstance(node, ast.Assign) and len(node.targets) == 1
-               and isinstance(node.targets[0], ast.Name) for node in tree.body)
-    defaults = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body}
-    assert defaults == DEFAULTS
+    assert clean_notebook_defaults(NOTEBOOK) == DEFAULTS
 
 
 def test_notebook_runs_on_small_slices(minilm, cache_dir, tmp_path, monkeypatch):
@@ -77,22 +46,10 @@ def test_notebook_runs_on_small_slices(minilm, cache_dir, tmp_path, monkeypatch)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     run_dir = tmp_path / "runs" / "beyond_binary"
     output_dir = tmp_path / "saved_models" / "beyond_binary"
-    executed_path = tmp_path / "executed.ipynb"
-
-    papermill.execute_notebook(
-        NOTEBOOK, str(executed_path), kernel_name="python3", cwd=str(tmp_path),
-        progress_bar=False, execution_timeout=600,
-        parameters=dict(MODEL=minilm, DATA_DIR=os.path.abspath(SHARED_DATA), MAX_EXAMPLES=200,
-                        EPOCHS=1, SEQ_LENGTH=48, BATCH_SIZE=16,
-                        RUN_DIR=str(run_dir), OUTPUT_DIR=str(output_dir)))
-
-    nb = nbformat.read(str(executed_path), as_version=4)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(code_cells)
-              for o in c.outputs if o.output_type == "error"]
-    assert not errors, errors
-    assert all(c.execution_count is not None for c in code_cells), "every code cell ran"
-    text = "\n".join(_output_text(c) for c in code_cells)
+    code_cells = execute(NOTEBOOK, tmp_path, dict(
+        MODEL=minilm, DATA_DIR=os.path.abspath(SHARED_DATA), MAX_EXAMPLES=200, EPOCHS=1,
+        SEQ_LENGTH=48, BATCH_SIZE=16, RUN_DIR=str(run_dir), OUTPUT_DIR=str(output_dir)))
+    text = "\n".join(output_text(c) for c in code_cells)
 
     # Data: max_examples=200 caps every split; without validation_data, 20% of the 200
     # training examples (40) are held out for validation; GoEmotions brings its dev split.

@@ -67,3 +67,37 @@ def test_one_label_is_refused(tiny_model, imdb_small, tmp_path):
     data = TextData(imdb_small.train, imdb_small.validation, None, ["only"], "one.csv")
     with pytest.raises(TfbertError, match="at least two labels"):
         train(data, model=tiny_model, run_dir=str(tmp_path))
+
+
+def test_mixed_precision_keeps_float32_logits_and_restores_the_policy(tiny_model, imdb_small,
+                                                                      tmp_path):
+    from tfbert._tf import tf_keras
+    from tfbert.data import TextData
+    from tfbert.training import train
+    small = TextData(imdb_small.train.take(slice(0, 64)), imdb_small.validation.take(
+        slice(0, 32)), None, imdb_small.label_names, "imdb (64)")
+    result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
+                   learning_rate=1e-3, mixed_precision="mixed_bfloat16", run_dir=str(tmp_path),
+                   verbose=0)
+    core = result.model.core
+    assert core.get_layer("dropout").dtype_policy.name == "mixed_bfloat16"
+    assert core.get_layer("classifier").dtype_policy.name == "float32"
+    assert core.output.dtype == "float32"
+    assert tf_keras.mixed_precision.global_policy().name == "float32"
+    assert all(map(lambda v: v == v, result.history["loss"]))  # finite, not NaN
+
+
+def test_initial_bias_starts_the_head_at_the_base_rates():
+    import numpy as np
+    from tfbert.data import TextSplit
+    from tfbert.training import initial_bias
+    texts = ["t"] * 4
+    binary = initial_bias(TextSplit(texts, [1, 1, 1, 0]), 2)
+    np.testing.assert_allclose(binary, [np.log(3)], rtol=1e-6)        # log-odds of 3:1
+    multi = initial_bias(TextSplit(texts, [0, 0, 1, 2]), 4)           # class 3 unseen
+    np.testing.assert_allclose(np.exp(multi), [0.5, 0.25, 0.25, 1e-3], rtol=1e-6)
+    labels = np.array([[1, 0], [1, 0], [1, 1], [0, 0]], dtype=np.float32)
+    np.testing.assert_allclose(initial_bias(TextSplit(texts, labels), 2),
+                               [np.log(3), np.log(1 / 3)], rtol=1e-6)
+    scores = np.array([0.0, 1.0, 2.0, 5.0], dtype=np.float32)
+    np.testing.assert_allclose(initial_bias(TextSplit(texts, scores), 1), [2.0])

@@ -4,6 +4,9 @@ The TensorFlow "Classify text with BERT" tutorial as a library: TF Hub-format
 BERT preprocessing + encoder -> dropout -> dense, trained with AdamW (linear
 warmup and decay), exported as a SavedModel that takes raw strings.
 
+Binary, multi-class, multi-label, regression and sentence-pair tasks go
+through the same calls; the task is read from the labels (see ``tfbert.data``).
+
 Example::
 
     import tfbert
@@ -37,6 +40,7 @@ _LAZY = {
     "TrainResult": "tfbert.training",
     "evaluate": "tfbert.evaluation",
     "compute_metrics": "tfbert.evaluation",
+    "write_report": "tfbert.evaluation",
     "plot_history": "tfbert.plots",
     "export_model": "tfbert.export",
     "load_model": "tfbert.export",

@@ -97,8 +97,8 @@ def cmd_train(args):
     result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    dropout=args.dropout, pooling=args.pooling, patience=args.patience,
-                   seed=args.seed,
-                   run_dir=run_dir, strategy=args.strategy)
+                   seed=args.seed, run_dir=run_dir, strategy=args.strategy,
+                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision)
     metrics = None
     report_dir = os.path.join(run_dir, "report_test")
     if data.test is not None:
@@ -179,45 +179,69 @@ def _in_model_labels(split, data, classifier, source):
     return TextSplit(split.texts, labels, split.pairs)
 
 
-def _read_texts(path, text_column, pair_column=None):
-    """Texts (and second texts) to predict: a table's columns, or a text file's lines."""
-    from tfbert.data import TABLE_SUFFIXES, read_table_rows
+def _iter_texts(path, text_column, pair_column=None):
+    """Yield ``(text, second_text_or_None)`` from a table's columns or a text file's lines,
+    reading the file as a stream (memory stays bounded whatever its size)."""
+    import codecs
+    import csv
+    import gzip
+    from tfbert.data import TABLE_SUFFIXES
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist.")
-    if not (path.lower().endswith(TABLE_SUFFIXES) or text_column is not None):
-        if pair_column is not None:
-            raise DataError(f"{path}: second texts (--text-pair-column) come from a table; "
-                            "say which column holds the first (--text-column).")
-        with open(path, "rb") as f:
-            return [line for line in f.read().decode("utf-8", errors="replace").splitlines()
-                    if line.strip()], None
-    if text_column is None:
+    table = path.lower().endswith(TABLE_SUFFIXES) or text_column is not None
+    if not table and pair_column is not None:
+        raise DataError(f"{path}: second texts (--text-pair-column) come from a table; say "
+                        "which column holds the first (--text-column).")
+    if table and text_column is None:
         raise DataError(f"{path} is a table: say which column holds the text (--text-column).")
-    tab_separated = ".tsv" in path.lower() or path.lower().endswith(".txt")
-    rows = read_table_rows(path, "\t" if tab_separated else ",", quoting=not tab_separated)
-    columns = [_column(c) for c in (text_column, pair_column) if c is not None]
-    first_row = 1
-    if any(isinstance(c, str) for c in columns):
-        header = [h.strip().lstrip("\ufeff") for h in next(rows, [])]
-        for column in columns:
-            if isinstance(column, str) and column not in header:
-                raise DataError(f"{path}: no column {column!r}; the columns are "
-                                f"{', '.join(map(repr, header))}.")
-        columns = [header.index(c) if isinstance(c, str) else c for c in columns]
-        first_row = 2
-    picked = []
-    for row_number, row in enumerate(rows, start=first_row):
-        if not row:
-            continue
-        if max(columns) >= len(row):
-            raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected at least "
-                            f"{max(columns) + 1}.")
-        picked.append([row[c] for c in columns])
-    texts = [p[0] for p in picked]
-    return texts, ([p[1] for p in picked] if pair_column is not None else None)
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rb") as raw:
+        stream = codecs.getreader("utf-8-sig")(raw, errors="replace")
+        if not table:
+            for line in stream:
+                if line.strip():
+                    yield line.rstrip("\r\n"), None
+            return
+        tab_separated = ".tsv" in path.lower() or path.lower().endswith(".txt")
+        dialect = (dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tab_separated
+                   else dict(delimiter=","))
+        csv.field_size_limit(sys.maxsize)
+        rows = csv.reader(stream, **dialect)
+        columns = [_column(c) for c in (text_column, pair_column) if c is not None]
+        first_row = 1
+        if any(isinstance(c, str) for c in columns):
+            header = [h.strip() for h in next(rows, [])]
+            for column in columns:
+                if isinstance(column, str) and column not in header:
+                    raise DataError(f"{path}: no column {column!r}; the columns are "
+                                    f"{', '.join(map(repr, header))}.")
+            columns = [header.index(c) if isinstance(c, str) else c for c in columns]
+            first_row = 2
+        try:
+            for row_number, row in enumerate(rows, start=first_row):
+                if not row:
+                    continue
+                if max(columns) >= len(row):
+                    raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected "
+                                    f"at least {max(columns) + 1}.")
+                yield row[columns[0]], (row[columns[1]] if len(columns) > 1 else None)
+        except csv.Error as exc:
+            raise DataError(f"{path}: not valid CSV/TSV: {exc}") from None
+
+
+def _chunks(items, size):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def cmd_predict(args):
+    import itertools
     from tfbert.export import load_model
 
     texts = list(args.texts)
@@ -225,18 +249,33 @@ def cmd_predict(args):
     if pairs is not None and len(pairs) != len(texts):
         raise DataError(f"{len(texts)} texts but {len(pairs)} --text-pair values; give one "
                         "second text per text.")
-    if args.file:
-        file_texts, file_pairs = _read_texts(args.file, args.text_column, args.text_pair_column)
-        if (file_pairs is None) != (pairs is None) and texts:
-            raise DataError("give second texts for all texts or for none.")
-        texts += file_texts
-        pairs = (pairs or []) + file_pairs if file_pairs is not None else pairs
-    if not texts:
+    if not texts and not args.file:
         raise DataError("nothing to predict: give texts as arguments or --file F.")
+    if args.file and texts and (pairs is None) != (args.text_pair_column is None):
+        raise DataError("give second texts for all texts or for none.")
     classifier = load_model(args.model_dir)
-    for prediction in classifier.predict(texts, pairs=pairs, batch_size=args.batch_size):
-        print(json.dumps(prediction.to_json(), ensure_ascii=False) if args.json
-              else str(prediction))
+    examples = zip(texts, pairs or [None] * len(texts))
+    progress = None
+    if args.file:
+        from tqdm import tqdm
+        file_examples = _iter_texts(args.file, args.text_column, args.text_pair_column)
+        progress = tqdm(file_examples, desc="Predicting", unit=" texts", file=sys.stderr,
+                        mininterval=1.0)
+        examples = itertools.chain(examples, progress)
+    seen = 0
+    # Streamed: a chunk at a time, so a file of any size needs memory for one chunk only.
+    for chunk in _chunks(examples, max(args.batch_size * 16, 1024)):
+        chunk_texts = [text for text, _ in chunk]
+        chunk_pairs = [pair for _, pair in chunk] if chunk[0][1] is not None else None
+        for prediction in classifier.predict(chunk_texts, pairs=chunk_pairs,
+                                             batch_size=args.batch_size):
+            print(json.dumps(prediction.to_json(), ensure_ascii=False) if args.json
+                  else str(prediction))
+        seen += len(chunk)
+    if progress is not None:
+        progress.close()
+    if not seen:
+        raise DataError(f"{args.file} holds no texts to predict.")
 
 
 def cmd_convert(args):
@@ -284,6 +323,12 @@ def build_parser():
                    help="early-stopping patience in epochs (default: %(default)s)")
     p.add_argument("--strategy", default="auto", choices=("auto", "tpu", "mirrored", "default"),
                    help="tf.distribute strategy (default: %(default)s)")
+    p.add_argument("--jit-compile", action="store_true",
+                   help="compile training steps with XLA (slower for TF Hub encoders, which "
+                        "are recompiled every step; see BENCHMARKS.md)")
+    p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16", "auto"),
+                   help="dtype policy of the layers around the encoder; the output stays "
+                        "float32 (default: float32)")
     p.add_argument("--output", metavar="DIR",
                    help="export folder; versions go in DIR/1, DIR/2... "
                         "(default: saved_models/<data>_bert)")

@@ -747,10 +747,20 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
         ds = ds.batch(batch_size * bucket_batches).map(_sort_by_length).unbatch()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if trim:
-        ds = ds.map(_trim_padding, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda inputs, labels: (trim_padding(inputs), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
         if shuffle and bucket_batches > 1:
             ds = ds.shuffle(bucket_batches, seed=seed, reshuffle_each_iteration=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def length_order(texts, pairs=None):
+    """Indices that sort texts (with their pairs) by length, for predicting in batches of
+    similar length; invert with ``np.argsort`` of the result. Stable."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    if pairs is not None:
+        lengths += np.fromiter((len(t) for t in pairs), dtype=np.int64, count=len(pairs))
+    return np.argsort(lengths, kind="stable")
 
 
 def _sort_by_length(inputs, labels):
@@ -760,7 +770,13 @@ def _sort_by_length(inputs, labels):
             tf.gather(labels, order))
 
 
-def _trim_padding(inputs, labels):
+def trim_padding(inputs):
+    """Encoder inputs cut to the batch's longest text (at least one column).
+
+    BERT packing puts every real token before the padding, so the columns cut
+    hold padding only and no logit changes.
+    """
     from tfbert._tf import tf
     length = tf.reduce_max(tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1))
-    return {key: value[:, :length] for key, value in inputs.items()}, labels
+    length = tf.maximum(length, 1)
+    return {key: value[:, :length] for key, value in inputs.items()}

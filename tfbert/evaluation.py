@@ -612,12 +612,18 @@ def predict_scores(model, split, batch_size=64):
     """What a :func:`~tfbert.build_classifier` model predicts for a split, tokenizing once.
 
     Class probabilities ``[n, classes]``, per-label probabilities (multi-label)
-    or scores ``[n]`` (regression); batches are padded to their longest text.
+    or scores ``[n]`` (regression), in the split's order. Texts are predicted
+    sorted by length, so each batch is padded only to texts like its own.
     """
-    from tfbert.data import make_dataset
-    dataset = make_dataset(split, model.preprocessor, batch_size=batch_size)
-    logits = model.core.predict(dataset.map(lambda inputs, label: inputs), verbose=0)
-    return scores_from_logits(model.config.task, logits)
+    from tfbert.data import length_order, make_dataset
+    order = length_order(split.texts, split.pairs)
+    dataset = make_dataset(split.take(order), model.preprocessor, batch_size=batch_size)
+    logits = model.core.predict(dataset.map(_inputs_only), verbose=0)
+    return scores_from_logits(model.config.task, logits[np.argsort(order)])
+
+
+def _inputs_only(inputs, label):
+    return inputs
 
 
 def predict_probabilities(model, split, batch_size=64):

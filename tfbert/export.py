@@ -33,6 +33,7 @@ import tempfile
 import numpy as np
 
 from tfbert._tf import tf
+from tfbert.data import length_order
 from tfbert.errors import ExportError
 from tfbert.tasks import scores_from_logits, tf_scores_from_logits
 
@@ -220,19 +221,25 @@ class LoadedClassifier:
 
     def predict_proba(self, texts, pairs=None, batch_size=64):
         """Class probabilities ``[n, classes]``, per-label probabilities ``[n, labels]``
-        (multi-label) or scores ``[n]`` (regression), ``batch_size`` texts at a time."""
+        (multi-label) or scores ``[n]`` (regression), in input order.
+
+        Texts go through the model ``batch_size`` at a time, sorted by length so
+        that each batch (padded to its longest text) holds texts of similar length.
+        """
         texts, pairs = self._check_inputs(texts, pairs)
-        key = "score" if self.task == "regression" else "probabilities"
-        chunks = []
-        for i in range(0, len(texts), batch_size):
-            inputs = {"text": tf.constant(texts[i:i + batch_size], dtype=tf.string)}
-            if pairs is not None:
-                inputs["text_pair"] = tf.constant(pairs[i:i + batch_size], dtype=tf.string)
-            chunks.append(self._serve(**inputs)[key].numpy())
-        if not chunks:
+        if not texts:
             shape = (0,) if self.task == "regression" else (0, len(self.label_names))
             return np.zeros(shape, dtype=np.float64)
-        return np.concatenate(chunks).astype(np.float64)
+        key = "score" if self.task == "regression" else "probabilities"
+        order = length_order(texts, pairs)
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            chosen = order[start:start + batch_size]
+            inputs = {"text": tf.constant([texts[i] for i in chosen], dtype=tf.string)}
+            if pairs is not None:
+                inputs["text_pair"] = tf.constant([pairs[i] for i in chosen], dtype=tf.string)
+            chunks.append(self._serve(**inputs)[key].numpy())
+        return np.concatenate(chunks).astype(np.float64)[np.argsort(order)]
 
     def predict(self, texts, pairs=None, batch_size=64):
         """A :class:`Prediction` for each text (or pair), in input order.

@@ -9,6 +9,7 @@ Example::
 import dataclasses
 
 from tfbert._tf import tf, tf_keras
+from tfbert.data import trim_padding
 from tfbert.errors import ModelError
 from tfbert.registry import DEFAULT_MODEL, MODELS, ModelSpec, ensure_available, resolve_model
 from tfbert.tasks import check_task, head_units
@@ -87,6 +88,14 @@ class ClassifierConfig:
 POOLINGS = ("cls", "mean")
 
 
+class TrimPadding(tf_keras.layers.Layer):
+    """Cuts encoder inputs to the batch's longest text (:func:`tfbert.data.trim_padding`):
+    padding costs compute, not accuracy."""
+
+    def call(self, inputs):
+        return trim_padding(inputs)
+
+
 class MaskedMeanPooling(tf_keras.layers.Layer):
     """The mean of ``sequence_output`` over real (unmasked) tokens."""
 
@@ -109,7 +118,8 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     label; for ``task="regression"`` one linear unit. It carries its parts so
     training can run on token ids that were tokenized once:
 
-    - ``model.preprocessor``: strings -> encoder inputs (``seq_length`` tokens);
+    - ``model.preprocessor``: strings -> encoder inputs (``seq_length`` tokens; the
+      string model itself then cuts each batch to its longest text);
     - ``model.core``: encoder inputs -> logits, sharing every weight with ``model``;
     - ``model.config``: a :class:`ClassifierConfig`.
 
@@ -163,12 +173,14 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
         pooled = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"],
                                                         ids["input_mask"])
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
-    logits = tf_keras.layers.Dense(config.units, name="classifier")(hidden)
+    # float32 logits whatever the dtype policy: softmax and losses need the range.
+    logits = tf_keras.layers.Dense(config.units, name="classifier", dtype="float32")(hidden)
     core = tf_keras.Model(ids, logits, name="core")
     texts = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=input_name)
              for input_name in ("text", "text_pair")[:num_segments]]
     text = texts if text_pairs else texts[0]
-    classifier = tf_keras.Model(text, core(preprocessor(text)), name=name)
+    packed = TrimPadding(name="trim_padding")(preprocessor(text))
+    classifier = tf_keras.Model(text, core(packed), name=name)
     classifier.preprocessor = preprocessor
     classifier.core = core
     classifier.config = config

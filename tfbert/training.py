@@ -13,6 +13,7 @@ Example::
     result = tfbert.train(data, model="/models/tiny_bert", epochs=2, run_dir="runs/imdb")
     result.history["val_accuracy"]
 """
+import contextlib
 import dataclasses
 import json
 import math
@@ -43,6 +44,8 @@ class TrainConfig:
     pooling: str = "cls"
     patience: int = 2
     seed: int = 42
+    jit_compile: bool = False
+    mixed_precision: str | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "seq_length"):
@@ -121,7 +124,8 @@ class _RunRecorder(tf_keras.callbacks.Callback):
 
 def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
           warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2, seed=42,
-          run_dir=None, strategy="auto", callbacks=(), verbose="auto"):
+          run_dir=None, strategy="auto", callbacks=(), verbose="auto", jit_compile=False,
+          mixed_precision=None):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
 
     The task (classification, multi-label, regression) and whether examples are
@@ -145,6 +149,14 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         strategy: ``"auto"``, ``"tpu"``, ``"mirrored"``, ``"default"`` or a
             ``tf.distribute.Strategy``.
         callbacks: extra Keras callbacks.
+        jit_compile: compile training steps with XLA. Off by default: a TF Hub
+            encoder (a restored SavedModel) is recompiled on every step when it
+            is trained, which is slower than no XLA (see BENCHMARKS.md).
+        mixed_precision: ``None`` (float32), ``"mixed_float16"`` (GPUs),
+            ``"mixed_bfloat16"`` (TPUs, recent CPUs) or ``"auto"`` (float16 on a
+            GPU, bfloat16 on a TPU, float32 on a CPU): the Keras dtype policy of
+            the layers tfbert builds around the encoder; the output layer stays
+            float32. A TF Hub encoder computes in the dtype it was exported with.
         verbose: Keras' progress display (``"auto"``: a progress bar).
     """
     given_model = model if isinstance(model, tf_keras.Model) else None
@@ -157,7 +169,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         model=model_name,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
-        pooling=pooling, patience=patience, seed=seed)
+        pooling=pooling, patience=patience, seed=seed, jit_compile=jit_compile,
+        mixed_precision=mixed_precision)
     try:
         check_task(data.task, data.num_classes)
     except TfbertError as exc:
@@ -172,7 +185,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         strategy = select_strategy(strategy)
     print(f"Training {config.model} on {len(data.train):,} examples "
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
-    with strategy.scope():
+    policy = resolve_precision(mixed_precision, strategy)
+    with strategy.scope(), _dtype_policy(policy):
         if given_model is None:
             classifier = build_classifier(source, num_classes=data.num_classes,
                                           dropout=dropout, seq_length=seq_length,
@@ -185,7 +199,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         optimizer = create_optimizer(learning_rate, len(data.train), batch_size, epochs,
                                      warmup_fraction)
         loss, metrics = loss_and_metrics(data.task, data.num_classes)
-        classifier.core.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        classifier.core.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                                jit_compile=jit_compile)
 
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
     datasets = {
@@ -226,6 +241,32 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
               f"{os.path.join(run_dir, _RUN_FILES['thresholds'])}")
     return TrainResult(classifier, recorder.history, run_dir, list(data.label_names), config,
                        recorder.train_seconds, speed, thresholds)
+
+
+PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
+
+
+def resolve_precision(mixed_precision, strategy):
+    """The Keras dtype policy name for ``mixed_precision`` on ``strategy``'s devices."""
+    if mixed_precision not in PRECISIONS:
+        raise TfbertError(f"mixed_precision must be one of {', '.join(map(repr, PRECISIONS))}, "
+                          f"got {mixed_precision!r}.")
+    if mixed_precision != "auto":
+        return mixed_precision or "float32"
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Keras' global dtype policy set to ``name`` while layers are built, then put back."""
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
 
 
 def initial_bias(split, num_classes):

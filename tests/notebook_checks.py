@@ -1,0 +1,53 @@
+"""Checks shared by the notebook tests: committed clean, parameterised, executed without errors."""
+import ast
+
+import pytest
+
+papermill = pytest.importorskip("papermill")
+nbformat = pytest.importorskip("nbformat")
+
+
+def output_text(cell, stdout_only=False):
+    """Everything a code cell printed or displayed as text (or only what it printed)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            if not stdout_only or output.get("name") == "stdout":
+                parts.append(output.get("text", ""))
+        elif "data" in output and not stdout_only:
+            parts.append(output["data"].get("text/plain", ""))
+    return "".join(parts)
+
+
+def clean_notebook_defaults(path):
+    """Assert ``path`` is committed without outputs with one literal ``parameters`` cell;
+    return that cell's values."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code_cells), \
+        "the notebook is committed without outputs"
+    tagged = [c for c in code_cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell is tagged 'parameters' (papermill)"
+    # Only simple assignments of literals, so papermill can override every one of them.
+    tree = ast.parse(tagged[0].source)
+    assert all(isinstance(node, ast.Assign) and len(node.targets) == 1
+               and isinstance(node.targets[0], ast.Name) for node in tree.body)
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body}
+
+
+def execute(path, workdir, parameters):
+    """Run the notebook with papermill in ``workdir``; assert every cell ran without error;
+    return the executed code cells."""
+    executed_path = workdir / "executed.ipynb"
+    papermill.execute_notebook(path, str(executed_path), kernel_name="python3",
+                               cwd=str(workdir), progress_bar=False, execution_timeout=600,
+                               parameters=parameters)
+    nb = nbformat.read(str(executed_path), as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(code_cells)
+              for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    assert all(c.execution_count is not None for c in code_cells), "every code cell ran"
+    return code_cells
