@@ -1,6 +1,6 @@
 """Training and inference speed: tfbert vs. the tutorial recipe vs. Hugging Face PyTorch.
 
-Run everything (about 15-25 minutes on 2 CPU cores; appends a record to
+Run everything (roughly 20-30 minutes on 2 idle CPU cores; appends a record to
 ``benchmarks/throughput.jsonl`` and rewrites the table in BENCHMARKS.md)::
 
     python benchmarks/throughput.py --table
@@ -34,8 +34,9 @@ Data: IMDB reviews (``../shared/data/aclImdb.tar.xz``, train split) and SST-2 se
 
 Each system runs in its own process per dataset. The figures:
 
-- ``warm-up s``: building the model (loading, compiling) plus the first ``--warmup-steps``
-  training steps (graph tracing, tfbert's one-off tokenization of the whole sample).
+- ``warm-up s``: building the model (loading, compiling; imports excluded) plus the first
+  ``--warmup-steps`` training steps (graph tracing, tfbert's one-off tokenization of the
+  whole sample).
 - ``train ex/s``: examples per second over the ``--steps`` steps after the warm-up
   (the same number of examples for every system; data loading included).
 - ``infer ex/s``: examples per second predicting ``--infer-examples`` texts in batches of
@@ -173,6 +174,19 @@ def measure_matmul(size=2048, reps=10):
     return 2.0 * size ** 3 * reps / (time.perf_counter() - start) / 1e9
 
 
+def measure_torch_matmul(size=2048, reps=10):
+    """The same for ``torch.matmul`` (context for the hf figures; the bound is TensorFlow's)."""
+    import torch
+    torch.set_num_threads(os.cpu_count())
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(2):
+        torch.matmul(a, b)
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.matmul(a, b)
+    return 2.0 * size ** 3 * reps / (time.perf_counter() - start) / 1e9
+
+
 # ---------------------------------------------------------------------------- data
 
 def load_sample(dataset, train_examples, infer_examples, seed):
@@ -180,7 +194,7 @@ def load_sample(dataset, train_examples, infer_examples, seed):
     import numpy as np
     from tfbert.data import load_data, load_folder
     if dataset == "imdb":
-        splits, _ = load_folder(os.path.join(DATA, "aclImdb.tar.xz"), splits=("train",))
+        splits, _ = load_folder(os.path.join(DATA, "aclImdb.tar.xz"))  # both: no "unsup"
         pool = splits["train"]
     else:
         pool = load_data(os.path.join(DATA, "sst2", "train.tsv.gz"), text_column="sentence",
@@ -452,7 +466,10 @@ def child(args):
     """One measurement in this process (``--only``): writes its JSON to ``--json-out``."""
     import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
     if args.only == "matmul":
-        payload = {"matmul_gflops": measure_matmul(reps=5 if args.quick else 10)}
+        reps = 5 if args.quick else 10
+        payload = {"matmul_gflops": measure_matmul(reps=reps),
+                   "torch_matmul_gflops": measure_torch_matmul(reps=reps) if hf_available()
+                   else None}
     else:
         payload = dataclasses.asdict(RUNNERS[args.only](args.dataset, args))
     with open(args.json_out, "w") as f:
@@ -513,7 +530,7 @@ def versions():
 
 def measure(args):
     """Every system on every dataset, each in its own process; returns the record."""
-    datasets = ["sst2"] if args.quick else list(args.datasets)
+    datasets = args.datasets or (["sst2"] if args.quick else list(DATASETS))
     systems = [s for s in args.systems if s != "hf" or hf_available()]
     note = ""
     if "hf" in args.systems and "hf" not in systems:
@@ -529,6 +546,8 @@ def measure(args):
         if bound is None:
             raise SystemExit("the matmul measurement failed.")
         print(f"  float32 matmul: {bound['matmul_gflops']:.1f} GFLOP/s", flush=True)
+        if bound["torch_matmul_gflops"]:
+            print(f"  (torch.matmul: {bound['torch_matmul_gflops']:.1f} GFLOP/s)", flush=True)
         results = [r for r in (spawn(s, d, args, folder) for d in datasets for s in systems)
                    if r is not None]
     return {
@@ -536,7 +555,8 @@ def measure(args):
         "machine": machine(), "versions": versions(),
         "settings": {**{name: getattr(args, name) for name in SETTINGS}, "model": MODEL,
                      "quick": args.quick},
-        "matmul_gflops": bound["matmul_gflops"], "results": results,
+        "matmul_gflops": bound["matmul_gflops"],
+        "torch_matmul_gflops": bound["torch_matmul_gflops"], "results": results,
         "ratios": ratios(results, bound["matmul_gflops"]), "note": note,
     }
 
@@ -592,16 +612,20 @@ def format_tables(record):
 
 
 def describe(record):
+    """One paragraph: when, on what machine and stack, with which settings."""
     m, v, s = record["machine"], record["versions"], record["settings"]
     stack = ", ".join(f"{name} {version}" for name, version in v.items() if version)
-    return (f"Measured {record['date']} on {m['cpu_model'] or 'an unknown CPU'}, "
+    bound = f"{record['matmul_gflops']:.1f} GFLOP/s"
+    if record.get("torch_matmul_gflops"):
+        bound += f" (torch.matmul: {record['torch_matmul_gflops']:.1f})"
+    text = (f"Measured {record['date']} on {m['cpu_model'] or 'an unknown CPU'}, "
             f"{m['cpu_count']} CPU cores ({m['platform']}); Python {m['python']}, {stack}. "
-            f"float32 matmul bound: {record['matmul_gflops']:.1f} GFLOP/s. Settings: "
+            f"FLOP bound, float32 tf.matmul 2048x2048: {bound}. Settings: "
             f"{s['train_examples']} training / {s['infer_examples']} inference examples per "
             f"dataset, {s['warmup_steps']} warm-up + {s['steps']} timed steps of "
             f"{s['batch_size']}, sequence length {s['seq_length']}, seed {s['seed']}"
-            f"{' (quick check)' if s.get('quick') else ''}."
-            + (f" {record['note']}." if record.get("note") else ""))
+            f"{' (quick check)' if s.get('quick') else ''}.")
+    return text + (f" {record['note']}." if record.get("note") else "")
 
 
 def write_table():
@@ -629,7 +653,7 @@ def write_table():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="a fast check: SST-2 only, 64 train / 32 inference examples, "
+                        help="a fast check: SST-2, 64 train / 32 inference examples, "
                              "1 + 2 steps; not recorded unless --record")
     parser.add_argument("--record", action="store_true",
                         help="append a --quick run to benchmarks/throughput.jsonl too")
@@ -638,7 +662,8 @@ def main():
     parser.add_argument("--table-only", action="store_true",
                         help="only rewrite BENCHMARKS.md from the latest record")
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS,
+                        help="default both (quick: sst2)")
     parser.add_argument("--train-examples", type=int, default=None, help="default 960 (quick: 64)")
     parser.add_argument("--infer-examples", type=int, default=None, help="default 512 (quick: 32)")
     parser.add_argument("--warmup-steps", type=int, default=None, help="default 3 (quick: 1)")

@@ -101,3 +101,51 @@ def test_initial_bias_starts_the_head_at_the_base_rates():
                                [np.log(3), np.log(1 / 3)], rtol=1e-6)
     scores = np.array([0.0, 1.0, 2.0, 5.0], dtype=np.float32)
     np.testing.assert_allclose(initial_bias(TextSplit(texts, scores), 1), [2.0])
+
+
+def test_nan_loss_stops_at_once_naming_step_and_rate_and_keeps_best_weights(
+        tiny_model, imdb_small, tmp_path):
+    import numpy as np
+    from tfbert._tf import tf, tf_keras
+    from tfbert.data import TextData
+    from tfbert.errors import TrainingError
+    from tfbert.training import train
+    small = TextData(imdb_small.train.take(slice(0, 64)), imdb_small.validation.take(
+        slice(0, 32)), None, imdb_small.label_names, "imdb (64)")
+
+    class PoisonSecondEpoch(tf_keras.callbacks.Callback):
+        """Makes the head's weights NaN at the second step of epoch 2."""
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                kernel = self.model.get_layer("classifier").kernel
+                kernel.assign(tf.fill(kernel.shape, float("nan")))
+                self.poisoned = [w.copy() for w in self.model.get_weights()]
+
+    with pytest.raises(TrainingError) as caught:
+        train(small, model=tiny_model, epochs=4, batch_size=16, seq_length=32,
+              learning_rate=1e-3, run_dir=str(tmp_path), callbacks=[PoisonSecondEpoch()],
+              verbose=0)
+    message = str(caught.value)
+    assert "training stopped at step 6 (epoch 2)" in message   # 4 steps an epoch
+    assert "with learning rate" in message and "weights of epoch 1" in message
+    result = caught.value.result
+    assert len(result.history["loss"]) == 2 and not np.isfinite(result.history["loss"][1])
+    weights = result.model.core.get_weights()
+    assert all(np.isfinite(w).all() for w in weights)            # the best weights are back
+    assert os.path.isfile(str(tmp_path / "checkpoints" / "best.index"))
+
+
+def test_same_seed_and_deterministic_ops_give_the_same_run(tiny_model, imdb_small, tmp_path):
+    from tfbert.data import TextData
+    from tfbert.training import train
+    small = TextData(imdb_small.train.take(slice(0, 64)), imdb_small.validation.take(
+        slice(0, 32)), None, imdb_small.label_names, "imdb (64)")
+    runs = [train(small, model=tiny_model, epochs=2, batch_size=16, seq_length=32,
+                  learning_rate=1e-3, seed=7, deterministic=True,
+                  run_dir=str(tmp_path / f"run{i}"), verbose=0) for i in range(2)]
+    assert runs[0].history == runs[1].history
+    for a, b in zip(runs[0].model.core.get_weights(), runs[1].model.core.get_weights()):
+        assert (a == b).all()

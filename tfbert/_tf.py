@@ -15,13 +15,20 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 import tensorflow as tf
 import tf_keras
 
+_MINOR = ".".join(tf.__version__.split(".")[:2])
+_FIX = f"pip install 'tensorflow-text=={_MINOR}.*'"
 try:
     import tensorflow_text  # noqa: F401  (registers the ops BERT preprocessors use)
-except ImportError as exc:  # pragma: no cover - depends on the installation
+except (ImportError, tf.errors.NotFoundError) as exc:
+    # NotFoundError: a build for another TensorFlow whose op library does not load.
     raise SetupError(
-        f"tensorflow-text could not be imported ({exc}). BERT preprocessing models need it, "
-        f"in the version matching tensorflow {tf.__version__}: "
-        f"pip install 'tensorflow-text=={'.'.join(tf.__version__.split('.')[:2])}.*'"
-    ) from exc
+        f"tensorflow-text could not be imported ({str(exc).splitlines()[0][:200]}). BERT "
+        f"preprocessing models need it, in the version matching tensorflow {tf.__version__}: "
+        f"{_FIX}") from None
+_text_version = getattr(tensorflow_text, "__version__", _MINOR)
+if ".".join(_text_version.split(".")[:2]) != _MINOR:
+    raise SetupError(
+        f"tensorflow-text {_text_version} does not match tensorflow {tf.__version__}: their "
+        f"ops are built for one TensorFlow version each. {_FIX}")
 
 __all__ = ["tf", "tf_keras"]

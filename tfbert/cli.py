@@ -98,7 +98,8 @@ def cmd_train(args):
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    dropout=args.dropout, pooling=args.pooling, patience=args.patience,
                    seed=args.seed, run_dir=run_dir, strategy=args.strategy,
-                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision)
+                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
+                   backup_steps=args.backup_steps, deterministic=args.deterministic)
     metrics = None
     report_dir = os.path.join(run_dir, "report_test")
     if data.test is not None:
@@ -110,6 +111,10 @@ def cmd_train(args):
                              "test": len(data.test) if data.test is not None else 0},
                 "test_metrics": _headline(metrics), "train_seconds": result.train_seconds,
                 "examples_per_second": result.examples_per_second}
+    from tfbert.distribute import is_chief
+    if not is_chief():
+        print("Trained as a worker of a cluster; the chief writes the export.")
+        return
     path = export_model(result.model, output, data.label_names, settings=settings,
                         thresholds=result.thresholds)
     print(f"\nExported model:   {path}")
@@ -321,8 +326,16 @@ def build_parser():
                         "(default: %(default)s)")
     p.add_argument("--patience", type=_positive_int, default=2,
                    help="early-stopping patience in epochs (default: %(default)s)")
-    p.add_argument("--strategy", default="auto", choices=("auto", "tpu", "mirrored", "default"),
-                   help="tf.distribute strategy (default: %(default)s)")
+    p.add_argument("--strategy", default="auto",
+                   choices=("auto", "tpu", "multiworker", "mirrored", "default"),
+                   help="tf.distribute strategy; auto picks a TPU, a TF_CONFIG cluster "
+                        "(multiworker), the local GPUs, or the CPU (default: %(default)s)")
+    p.add_argument("--backup-steps", type=_positive_int, default=200, metavar="N",
+                   help="save the run's state every N steps in RUN_DIR/backup; the same "
+                        "command resumes from it after a crash (default: %(default)s)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops: the same seed, data and settings give "
+                        "the same metrics")
     p.add_argument("--jit-compile", action="store_true",
                    help="compile training steps with XLA (slower for TF Hub encoders, which "
                         "are recompiled every step; see BENCHMARKS.md)")

@@ -44,6 +44,8 @@ from tfbert.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar")
 TABLE_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
+# What spreadsheets and pandas write for a missing value; never a real label.
+MISSING_MARKERS = ("nan", "null", "n/a", "#n/a")
 
 
 TASKS = ("classification", "multilabel", "regression")
@@ -382,17 +384,31 @@ def load_folder(path, splits=("train", "test"), cache_dir=None):
         raise DataError(f"{root}: no label folders common to {', '.join(present)} "
                         "(expected <split>/<label>/*.txt).")
     result = {}
+    replaced = []
     for split in present:
         texts, labels = [], []
         for label_id, label in enumerate(label_names):
             folder = os.path.join(root, split, label)
             for file_name in sorted(os.listdir(folder)):
-                if file_name.startswith("."):
+                path = os.path.join(folder, file_name)
+                if file_name.startswith(".") or not os.path.isfile(path):
                     continue
-                with open(os.path.join(folder, file_name), "rb") as f:
-                    texts.append(f.read().decode("utf-8", errors="replace"))
+                with open(path, "rb") as f:
+                    raw = f.read()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = raw.decode("utf-8", errors="replace")
+                    replaced.append(path)
+                if not text.strip():
+                    raise DataError(f"{path}: empty text (a label folder holds one text a "
+                                    "file); remove the file or give it text.")
+                texts.append(text)
                 labels.append(label_id)
         result[split] = TextSplit(texts, labels)
+    if replaced:
+        warnings.warn(f"{len(replaced)} file(s) held bytes that are not UTF-8, replaced with "
+                      f"U+FFFD; the first: {replaced[0]}", stacklevel=2)
     return result, label_names
 
 
@@ -526,6 +542,8 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
             raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected at least "
                             f"{max(indices) + 1}.")
         text, label = row[indices[0]], row[indices[1]].strip()
+        if label.lower() in MISSING_MARKERS:
+            raise DataError(f"{path}, row {row_number}: missing label ({label!r}).")
         for value, what in ((text, "text"), (label, "label")) + (
                 ((row[indices[2]], "second text"),) if len(indices) > 2 else ()):
             if not value.strip():
@@ -744,7 +762,8 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
         ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     trim = preprocessor is not None and dynamic_padding
     if trim and shuffle and bucket_batches > 1:
-        ds = ds.batch(batch_size * bucket_batches).map(_sort_by_length).unbatch()
+        ds = (ds.batch(batch_size * bucket_batches).map(_sort_by_length).unbatch()
+              .apply(tf.data.experimental.assert_cardinality(len(split))))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if trim:
         ds = ds.map(lambda inputs, labels: (trim_padding(inputs), labels),

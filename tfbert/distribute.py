@@ -1,7 +1,10 @@
 """Pick the ``tf.distribute`` strategy for the hardware at hand.
 
-TPU when a TPU is attached (Colab, Cloud TPU VMs, ``TPU_NAME``), MirroredStrategy
-over the local GPUs, and TensorFlow's default strategy on a CPU.
+TPU when a TPU is attached (Colab, Cloud TPU VMs, ``TPU_NAME``),
+MultiWorkerMirroredStrategy when ``TF_CONFIG`` describes a cluster of several
+workers (TensorFlow's own multi-worker engine: every worker runs the same
+script), MirroredStrategy over the local GPUs, and TensorFlow's default
+strategy on a CPU.
 
 Example::
 
@@ -9,12 +12,38 @@ Example::
     with strategy.scope():
         model = tfbert.build_classifier(...)
 """
+import json
 import os
 
 from tfbert._tf import tf
 from tfbert.errors import TfbertError
 
-STRATEGIES = ("auto", "tpu", "mirrored", "default")
+STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
+
+
+def cluster_workers():
+    """How many workers ``TF_CONFIG`` names (0 when it names no cluster)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError):
+        raise TfbertError(f"TF_CONFIG is not valid JSON: {raw[:80]!r}") from None
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def is_chief():
+    """Whether this process writes shared outputs (exports): the chief, or worker 0 without
+    one, or the only process when there is no cluster."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    config = json.loads(raw)
+    task = config.get("task", {})
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type", "worker") == "worker" and int(task.get("index", 0)) == 0
 
 
 def _tpu_hinted():
@@ -36,9 +65,10 @@ def select_strategy(strategy="auto"):
     """Return a ``tf.distribute.Strategy``.
 
     Args:
-        strategy: ``"auto"`` (TPU, else GPUs, else the default strategy),
-            ``"tpu"``, ``"mirrored"`` (all local GPUs, or the CPU), ``"default"``,
-            or a ``tf.distribute.Strategy`` instance, returned as it is.
+        strategy: ``"auto"`` (TPU, else a ``TF_CONFIG`` cluster, else GPUs,
+            else the default strategy), ``"tpu"``, ``"multiworker"``,
+            ``"mirrored"`` (all local GPUs, or the CPU), ``"default"``, or a
+            ``tf.distribute.Strategy`` instance, returned as it is.
     """
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
@@ -50,6 +80,11 @@ def select_strategy(strategy="auto"):
         except (ValueError, RuntimeError, tf.errors.OpError) as exc:
             if strategy == "tpu":
                 raise TfbertError(f"no TPU could be initialised: {exc}") from None
+    if strategy == "multiworker" or (strategy == "auto" and cluster_workers() > 1):
+        if cluster_workers() < 1:
+            raise TfbertError("strategy 'multiworker' needs TF_CONFIG to describe the cluster "
+                              "(see the README's 'Training on several machines').")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_physical_devices("GPU")
     if strategy == "mirrored" or (strategy == "auto" and gpus):
         return tf.distribute.MirroredStrategy()
@@ -61,4 +96,9 @@ def describe(strategy):
     name = type(strategy).__name__
     if name == "_DefaultDistributionStrategy":
         return "the default strategy (one device)"
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        workers = strategy.cluster_resolver.cluster_spec().num_tasks("worker") + \
+            strategy.cluster_resolver.cluster_spec().num_tasks("chief")
+        return (f"MultiWorkerMirroredStrategy over {workers} worker(s), "
+                f"{strategy.num_replicas_in_sync} replica(s)")
     return f"{name} with {strategy.num_replicas_in_sync} replica(s)"

@@ -23,3 +23,11 @@ class ExportError(TfbertError):
 
 class SetupError(TfbertError, RuntimeError):
     """The Python environment is wired in a way tfbert cannot work with (Keras 3, tensorflow-text)."""
+
+
+class TrainingError(TfbertError, RuntimeError):
+    """Training stopped on a fault (a NaN or infinite loss); ``result`` holds what was kept."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result

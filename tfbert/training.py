@@ -23,7 +23,7 @@ import time
 from tfbert._tf import tf, tf_keras
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
-from tfbert.errors import TfbertError
+from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import DEFAULT_MODEL, ModelSpec
 from tfbert.plots import plot_history
@@ -46,6 +46,7 @@ class TrainConfig:
     seed: int = 42
     jit_compile: bool = False
     mixed_precision: str | None = None
+    deterministic: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "seq_length"):
@@ -78,7 +79,7 @@ class TrainResult:
 
 _RUN_FILES = {"history": "history.json", "curves": "training_curves.png",
               "checkpoints": "checkpoints", "tensorboard": "logs", "config": "config.json",
-              "thresholds": "thresholds.json"}
+              "thresholds": "thresholds.json", "backup": "backup"}
 
 
 def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
@@ -98,10 +99,10 @@ def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fra
 class _RunRecorder(tf_keras.callbacks.Callback):
     """Times the training part of each epoch and writes history JSON + curves after each."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, history=None):
         super().__init__()
         self.run_dir = run_dir
-        self.history = {}
+        self.history = history or {}
         self.train_seconds = 0.0
         self._start = None
 
@@ -116,17 +117,81 @@ class _RunRecorder(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.on_test_begin()
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+            values = self.history.setdefault(key, [])
+            del values[epoch:]  # a resumed run redoes the epoch it was killed in
+            values.append(float(value))
         with open(os.path.join(self.run_dir, _RUN_FILES["history"]), "w") as f:
             json.dump(self.history, f, indent=2)
         plot_history(self.history, os.path.join(self.run_dir, _RUN_FILES["curves"]))
 
 
+class _StopOnNonFiniteLoss(tf_keras.callbacks.Callback):
+    """Stops training at the first step whose loss is NaN or infinite, and remembers it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fault = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        optimizer = self.model.optimizer
+        step = int(optimizer.iterations.numpy())
+        rate = optimizer.learning_rate
+        try:
+            rate = float(rate(optimizer.iterations - 1) if callable(rate) else rate)
+        except (TypeError, ValueError):
+            rate = float("nan")
+        self.fault = {"step": step, "epoch": None, "loss": float(loss), "learning_rate": rate}
+        self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.fault is not None and self.fault["epoch"] is None:
+            self.fault["epoch"] = epoch + 1
+
+
+class _ResumeState(tf_keras.callbacks.Callback):
+    """Carries early stopping's and the best checkpoint's state across a resumed run.
+
+    Keras' BackupAndRestore brings back the weights, optimizer and step; the
+    best validation loss so far (and its weights) live in the history and the
+    best checkpoint, and are handed back to the callbacks that track them.
+    """
+
+    def __init__(self, history, checkpoint_path, early_stopping, checkpoint):
+        super().__init__()
+        self.history = history
+        self.checkpoint_path = checkpoint_path
+        self.early_stopping = early_stopping
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, logs=None):
+        losses = self.history.get("val_loss", [])
+        finite = [(loss, i) for i, loss in enumerate(losses) if math.isfinite(loss)]
+        if not finite or not tf.io.gfile.exists(self.checkpoint_path + ".index"):
+            return
+        best, best_epoch = min(finite)
+        self.checkpoint.best = best
+        self.early_stopping.best = best
+        self.early_stopping.best_epoch = best_epoch
+        self.early_stopping.wait = len(losses) - 1 - best_epoch
+        current = self.model.get_weights()
+        self.model.load_weights(self.checkpoint_path)
+        self.early_stopping.best_weights = self.model.get_weights()
+        self.model.set_weights(current)
+
+
 def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
           warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2, seed=42,
           run_dir=None, strategy="auto", callbacks=(), verbose="auto", jit_compile=False,
-          mixed_precision=None):
+          mixed_precision=None, backup_steps=200, deterministic=False):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
+
+    A run that crashed or was killed resumes where it was when called again
+    with the same ``run_dir``. A NaN or infinite loss stops training at once
+    with a :class:`~tfbert.errors.TrainingError` naming the step and learning
+    rate; the best weights so far are restored first.
 
     The task (classification, multi-label, regression) and whether examples are
     text pairs come from ``data``. For multi-label data the per-label decision
@@ -149,6 +214,12 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         strategy: ``"auto"``, ``"tpu"``, ``"mirrored"``, ``"default"`` or a
             ``tf.distribute.Strategy``.
         callbacks: extra Keras callbacks.
+        deterministic: make TensorFlow's ops deterministic (slower on some
+            ops): with the same seed, data and settings, two runs give the same
+            weights and metrics. It stays on for the rest of the process.
+        backup_steps: save the run's state (weights, optimizer, position) every
+            this many steps into ``run_dir/backup``; running the same call again
+            after a crash resumes from there. Removed when training finishes.
         jit_compile: compile training steps with XLA. Off by default: a TF Hub
             encoder (a restored SavedModel) is recompiled on every step when it
             is trained, which is slower than no XLA (see BENCHMARKS.md).
@@ -170,7 +241,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
         pooling=pooling, patience=patience, seed=seed, jit_compile=jit_compile,
-        mixed_precision=mixed_precision)
+        mixed_precision=mixed_precision, deterministic=deterministic)
+    _check_trainable(data)
     try:
         check_task(data.task, data.num_classes)
     except TfbertError as exc:
@@ -178,6 +250,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     if given_model is not None:
         strategy = given_model.distribute_strategy
@@ -203,19 +277,40 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
                                 jit_compile=jit_compile)
 
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+    # Every worker of a cluster must run the same number of equal steps.
+    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     datasets = {
         name: make_dataset(getattr(data, name), classifier.preprocessor, batch_size,
-                           shuffle=(name == "train"), seed=seed, drop_remainder=tpu,
+                           shuffle=(name == "train"), seed=seed,
+                           drop_remainder=tpu or multiworker,
                            label_dtype=label_dtype(data.task, data.num_classes),
                            dynamic_padding=not tpu)
         for name in ("train", "validation")}
-    recorder = _RunRecorder(run_dir)
+    backup_dir = os.path.join(run_dir, _RUN_FILES["backup"])
+    history = {}
+    if tf.io.gfile.exists(backup_dir) and tf.io.gfile.listdir(backup_dir):
+        print(f"Resuming the interrupted run saved in {backup_dir} (delete that folder to "
+              "start over).")
+        history_path = os.path.join(run_dir, _RUN_FILES["history"])
+        if os.path.isfile(history_path):
+            with open(history_path) as f:
+                history = json.load(f)
+    recorder = _RunRecorder(run_dir, history)
+    best_path = os.path.join(run_dir, _RUN_FILES["checkpoints"], "best")
+    early_stopping = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                                      restore_best_weights=True, verbose=1)
+    checkpoint = tf_keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss",
+                                                    save_best_only=True, save_weights_only=True)
+    non_finite = _StopOnNonFiniteLoss()
+    steps_per_epoch = math.ceil(len(data.train) / batch_size)
     fit_callbacks = [
-        tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                         restore_best_weights=True, verbose=1),
-        tf_keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, _RUN_FILES["checkpoints"], "best"), monitor="val_loss",
-            save_best_only=True, save_weights_only=True),
+        # Saves weights, optimizer and position often enough that a crash costs minutes.
+        tf_keras.callbacks.BackupAndRestore(backup_dir, save_freq=max(1, min(
+            steps_per_epoch, backup_steps))),
+        early_stopping,
+        checkpoint,
+        _ResumeState(history, best_path, early_stopping, checkpoint),
+        non_finite,
         tf_keras.callbacks.TensorBoard(os.path.join(run_dir, _RUN_FILES["tensorboard"]),
                                        profile_batch=0),
         recorder,
@@ -224,9 +319,28 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     with open(os.path.join(run_dir, _RUN_FILES["config"]), "w") as f:
         json.dump({**dataclasses.asdict(config), "label_names": data.label_names,
                    "data": data.source}, f, indent=2)
-    classifier.core.fit(datasets["train"], validation_data=datasets["validation"],
-                        epochs=epochs, callbacks=fit_callbacks, verbose=verbose)
+    try:
+        classifier.core.fit(datasets["train"], validation_data=datasets["validation"],
+                            epochs=epochs, callbacks=fit_callbacks, verbose=verbose)
+    except tf.errors.ResourceExhaustedError as exc:
+        raise TrainingError(
+            f"out of memory with batch size {batch_size} and sequence length {seq_length} "
+            f"({str(exc).splitlines()[0][:160]}). Lower --batch-size (e.g. "
+            f"{max(1, batch_size // 2)}) or --seq-length; the run resumes from "
+            f"{backup_dir} if a backup was written.") from None
     epochs_run = len(recorder.history.get("loss", []))
+    if non_finite.fault is not None:
+        fault = non_finite.fault
+        kept = (f"the weights of epoch {early_stopping.best_epoch + 1} (best validation loss "
+                f"{early_stopping.best:.4f}) are restored in the model and kept in {best_path}"
+                if early_stopping.best_weights is not None else
+                "no epoch had finished, so there are no good weights to keep")
+        result = TrainResult(classifier, recorder.history, run_dir, list(data.label_names),
+                             config, recorder.train_seconds, 0.0)
+        raise TrainingError(
+            f"training stopped at step {fault['step']} (epoch {fault['epoch']}): the loss became "
+            f"{fault['loss']} with learning rate {fault['learning_rate']:.3g}; {kept}. Try a "
+            "lower learning rate (or check the data for extreme values).", result)
     speed = epochs_run * len(data.train) / recorder.train_seconds if recorder.train_seconds else 0.0
     print(f"Trained {epochs_run} epoch(s) in {recorder.train_seconds:.1f} s "
           f"({speed:.1f} examples/s); outputs in {run_dir}")
@@ -291,6 +405,22 @@ def initial_bias(split, num_classes):
         rate = rate[1:]
     rate = np.clip(rate, 1e-3, 1 - 1e-3)
     return np.log(rate / (1 - rate)).astype(np.float32)
+
+
+def _check_trainable(data):
+    """Refuse training data a classifier cannot learn from: one class, or constant scores."""
+    import numpy as np
+    from tfbert.errors import DataError
+    train_labels = data.train.labels
+    if data.task == "classification" and len(np.unique(train_labels)) < 2:
+        only = data.label_names[int(train_labels[0])]
+        raise DataError(f"{data.source}: every training example has the label {only!r}; a "
+                        "classifier needs examples of at least two labels.")
+    if data.task == "regression" and np.ptp(train_labels) == 0:
+        raise DataError(f"{data.source}: every training score is {train_labels[0]:g}; there "
+                        "is nothing to learn.")
+    if data.task == "multilabel" and not train_labels.any():
+        raise DataError(f"{data.source}: no training example has any label.")
 
 
 def _check_model_fits(config, data):
