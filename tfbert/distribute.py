@@ -97,8 +97,6 @@ def describe(strategy):
     if name == "_DefaultDistributionStrategy":
         return "the default strategy (one device)"
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        workers = strategy.cluster_resolver.cluster_spec().num_tasks("worker") + \
-            strategy.cluster_resolver.cluster_spec().num_tasks("chief")
-        return (f"MultiWorkerMirroredStrategy over {workers} worker(s), "
+        return (f"MultiWorkerMirroredStrategy over {cluster_workers()} worker(s), "
                 f"{strategy.num_replicas_in_sync} replica(s)")
     return f"{name} with {strategy.num_replicas_in_sync} replica(s)"

@@ -18,12 +18,19 @@ __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model", "build_prepr
            "build_classifier", "encoder_inputs", "ClassifierConfig"]
 
 
+def _load_options():
+    """Read variables through the local host (so the same code loads models on TPUs), except
+    in a multi-worker cluster, where this process's job is not called localhost."""
+    from tfbert.distribute import cluster_workers
+    if cluster_workers():
+        return tf.saved_model.LoadOptions()
+    return tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
+
+
 def _hub_layer(handle, **kwargs):
     import tensorflow_hub as hub
     ensure_available(handle)
-    # Reading variables through the local host lets the same code load models on TPUs.
-    options = tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
-    return hub.KerasLayer(handle, load_options=options, **kwargs)
+    return hub.KerasLayer(handle, load_options=_load_options(), **kwargs)
 
 
 def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
@@ -40,8 +47,7 @@ def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
     import tensorflow_hub as hub
     spec = resolve_model(model, preprocess)
     ensure_available(spec.preprocess)
-    options = tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
-    loaded = hub.load(spec.preprocess, options=options)
+    loaded = hub.load(spec.preprocess, options=_load_options())
     inputs = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=name)
               for name in ("text", "text_pair")[:num_segments]]
     tokenize = hub.KerasLayer(loaded.tokenize, name="tokenize")
