@@ -83,7 +83,7 @@ def test_evaluate_an_export(cli_run, imdb_archive, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--data", "/no/such/data.csv"], "/no/such/data.csv does not exist"),
+    (["train", "--data", "/no/such/data.csv"], "'/no/such/data.csv' does not exist"),
     (["train", "--model", "bert_en_uncased_L-12_H-768_A12", "--data", "/tmp"],
      "Did you mean 'bert_en_uncased_L-12_H-768_A-12'"),
     (["predict", "/no/such/export", "hello"], "/no/such/export does not exist"),

@@ -264,8 +264,8 @@ def test_multilabel_unknown_label_and_bad_score_name_the_row(tmp_path):
     with pytest.raises(DataError, match=r"tags.tsv, row 3: label '7' is not one of 'x', 'y'"):
         load_csv(str(path), label_names=["x", "y"], task="multilabel")
     scores = tmp_path / "scores.csv"
-    scores.write_text("text,label\na,1.5\nb,nan\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"scores.csv, row 3: score 'nan' is not a finite"):
+    scores.write_text("text,label\na,1.5\nb,inf\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"scores.csv, row 3: score 'inf' is not a finite"):
         load_csv(str(scores), task="regression")
 
 

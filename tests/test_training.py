@@ -61,8 +61,7 @@ def test_strategy_on_cpu_is_the_default_and_names_are_checked():
 def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_small, tmp_path):
     from tfbert._tf import tf
     from tfbert.training import train
-    small = TextData(imdb_small.train.take(slice(0, 64)), imdb_small.validation.take(slice(0, 32)),
-                     None, imdb_small.label_names, "imdb")
+    small = _small(imdb_small)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
                    run_dir=str(tmp_path), strategy=strategy, verbose=0)
@@ -73,8 +72,9 @@ def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_s
 def test_one_label_is_refused(tiny_model, imdb_small, tmp_path):
     from tfbert.errors import TfbertError
     from tfbert.training import train
+    from tfbert.data import TextData
     data = TextData(imdb_small.train, imdb_small.validation, None, ["only"], "one.csv")
-    with pytest.raises(TfbertError, match="at least two labels"):
+    with pytest.raises(TfbertError, match="num_classes must be at least 2"):
         train(data, model=tiny_model, run_dir=str(tmp_path))
 
 
