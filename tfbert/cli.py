@@ -41,7 +41,8 @@ def _add_data_arguments(parser, required=False):
     parser.add_argument("--data", default=None if required else "imdb", required=required,
                         metavar="SOURCE",
                         help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
-                             "aclImdb layout, or a .csv/.tsv file (default: %(default)s)")
+                             "aclImdb layout, a .csv/.tsv file, or a .txt file (tab-separated "
+                             "with a header, or TREC lines) (default: %(default)s)")
     parser.add_argument("--test-data", metavar="FILE",
                         help="test file in the format of --data (else a file source is split "
                              "80/20)")
