@@ -191,7 +191,7 @@ def _iter_texts(path, text_column, pair_column=None):
     import codecs
     import csv
     import gzip
-    from tfbert.data import TABLE_SUFFIXES
+    from tfbert.data import TABLE_SUFFIXES, csv_reader, select_columns, table_dialect
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist.")
     table = path.lower().endswith(TABLE_SUFFIXES) or text_column is not None
@@ -208,29 +208,11 @@ def _iter_texts(path, text_column, pair_column=None):
                 if line.strip():
                     yield line.rstrip("\r\n"), None
             return
-        tab_separated = ".tsv" in path.lower() or path.lower().endswith(".txt")
-        dialect = (dict(delimiter="\t", quoting=csv.QUOTE_NONE) if tab_separated
-                   else dict(delimiter=","))
-        csv.field_size_limit(sys.maxsize)
-        rows = csv.reader(stream, **dialect)
+        rows = csv_reader(stream, *table_dialect(path))
         columns = [_column(c) for c in (text_column, pair_column) if c is not None]
-        first_row = 1
-        if any(isinstance(c, str) for c in columns):
-            header = [h.strip() for h in next(rows, [])]
-            for column in columns:
-                if isinstance(column, str) and column not in header:
-                    raise DataError(f"{path}: no column {column!r}; the columns are "
-                                    f"{', '.join(map(repr, header))}.")
-            columns = [header.index(c) if isinstance(c, str) else c for c in columns]
-            first_row = 2
         try:
-            for row_number, row in enumerate(rows, start=first_row):
-                if not row:
-                    continue
-                if max(columns) >= len(row):
-                    raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected "
-                                    f"at least {max(columns) + 1}.")
-                yield row[columns[0]], (row[columns[1]] if len(columns) > 1 else None)
+            for _, cells in select_columns(path, rows, columns):
+                yield cells[0], (cells[1] if len(cells) > 1 else None)
         except csv.Error as exc:
             raise DataError(f"{path}: not valid CSV/TSV: {exc}") from None
 

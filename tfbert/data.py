@@ -508,17 +508,60 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"{path} does not exist.")
+    delimiter, quoting = table_dialect(path, delimiter, quoting)
+    columns = [text_column, label_column] + ([text_pair_column] if text_pair_column is not None
+                                             else [])
+    if isinstance(text_column, int) and isinstance(label_column, int) and \
+            not isinstance(columns[-1], int):
+        raise DataError(f"{path}: the text pair column must be a position too in a "
+                        f"headerless file, got {text_pair_column!r}.")
+    texts, pairs, raw_labels = [], [], []
+    for row_number, cells in select_columns(path, read_table_rows(path, delimiter, quoting),
+                                            columns):
+        text, label = cells[0], cells[1].strip()
+        if label.lower() in MISSING_MARKERS:
+            raise DataError(f"{path}, row {row_number}: missing label ({label!r}).")
+        for value, what in zip(cells, ("text", "label", "second text")):
+            if not value.strip():
+                raise DataError(f"{path}, row {row_number}: empty {what}.")
+        texts.append(text)
+        if len(cells) > 2:
+            pairs.append(cells[2])
+        raw_labels.append((row_number, label))
+    if not texts:
+        raise DataError(f"{path} holds no rows of data.")
+    labels, names = encode_labels(raw_labels, path, task=task, label_names=label_names,
+                                  separator=label_separator,
+                                  score_name=str(label_column))
+    return TextSplit(texts, labels, pairs if text_pair_column is not None else None), names
+
+
+def table_dialect(path, delimiter=None, quoting=None):
+    """``(delimiter, quoting)`` for a table file, unless given: ``.tsv`` and ``.txt`` files
+    are tab-separated with quoting off (GLUE's, MRPC's, GoEmotions'), CSV files honour ``"``."""
     tab_separated = ".tsv" in path.lower() or path.lower().endswith(".txt")
     if delimiter is None:
         delimiter = "\t" if tab_separated else ","
-    if quoting is None:
-        quoting = not tab_separated
-    positional = isinstance(text_column, int) and isinstance(label_column, int)
-    rows = read_table_rows(path, delimiter, quoting=quoting)
-    columns = [text_column, label_column] + ([text_pair_column] if text_pair_column is not None
-                                             else [])
+    return delimiter, (not tab_separated) if quoting is None else quoting
+
+
+def csv_reader(lines, delimiter, quoting):
+    """``csv.reader`` over ``lines`` (any field size; ``quoting=False`` reads ``"`` as text)."""
+    csv.field_size_limit(sys.maxsize)
+    if quoting:
+        return csv.reader(lines, delimiter=delimiter)
+    return csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+
+
+def select_columns(path, rows, columns):
+    """Yield ``(row_number, cells)``: the cells of ``columns`` in each non-blank row.
+
+    Integer columns are 0-based positions in a headerless file; otherwise the
+    first row is the header and every column is a name in it. Errors name
+    ``path`` and the row (or list the columns there are).
+    """
     first_row = 1
-    if not positional:
+    if not all(isinstance(c, int) for c in columns):
         header = next(rows, None)
         if header is None:
             raise DataError(f"{path} is empty.")
@@ -527,37 +570,15 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
             if column not in header:
                 raise DataError(f"{path}: no column {column!r}; the columns are "
                                 f"{', '.join(repr(h) for h in header)}.")
-        indices = [header.index(c) for c in columns]
+        columns = [header.index(c) for c in columns]
         first_row = 2
-    else:
-        if text_pair_column is not None and not isinstance(text_pair_column, int):
-            raise DataError(f"{path}: the text pair column must be a position too in a "
-                            f"headerless file, got {text_pair_column!r}.")
-        indices = columns
-    texts, pairs, raw_labels = [], [], []
     for row_number, row in enumerate(rows, start=first_row):
         if not row or all(not cell.strip() for cell in row):
             continue
-        if max(indices) >= len(row):
+        if max(columns) >= len(row):
             raise DataError(f"{path}, row {row_number}: {len(row)} columns, expected at least "
-                            f"{max(indices) + 1}.")
-        text, label = row[indices[0]], row[indices[1]].strip()
-        if label.lower() in MISSING_MARKERS:
-            raise DataError(f"{path}, row {row_number}: missing label ({label!r}).")
-        for value, what in ((text, "text"), (label, "label")) + (
-                ((row[indices[2]], "second text"),) if len(indices) > 2 else ()):
-            if not value.strip():
-                raise DataError(f"{path}, row {row_number}: empty {what}.")
-        texts.append(text)
-        if len(indices) > 2:
-            pairs.append(row[indices[2]])
-        raw_labels.append((row_number, label))
-    if not texts:
-        raise DataError(f"{path} holds no rows of data.")
-    labels, names = encode_labels(raw_labels, path, task=task, label_names=label_names,
-                                  separator=label_separator,
-                                  score_name=str(label_column))
-    return TextSplit(texts, labels, pairs if text_pair_column is not None else None), names
+                            f"{max(columns) + 1}.")
+        yield row_number, [row[c] for c in columns]
 
 
 def infer_task(raw_labels, separator=","):
@@ -706,11 +727,8 @@ def read_table_rows(path, delimiter, quoting=True):
         text = raw.decode("utf-8-sig", errors="replace")
     if "\x00" in text:
         raise DataError(f"{path}: holds NUL bytes; it is not a text table.")
-    csv.field_size_limit(sys.maxsize)
-    dialect = dict(delimiter=delimiter) if quoting else dict(delimiter=delimiter,
-                                                             quoting=csv.QUOTE_NONE)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), **dialect))
+        rows = list(csv_reader(io.StringIO(text, newline=""), delimiter, quoting))
     except csv.Error as exc:
         raise DataError(f"{path}: not valid {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}") \
             from None
@@ -784,7 +802,7 @@ def length_order(texts, pairs=None):
 
 def _sort_by_length(inputs, labels):
     from tfbert._tf import tf
-    order = tf.argsort(tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1))
+    order = tf.argsort(_token_lengths(inputs))
     return ({key: tf.gather(value, order) for key, value in inputs.items()},
             tf.gather(labels, order))
 
@@ -796,6 +814,11 @@ def trim_padding(inputs):
     hold padding only and no logit changes.
     """
     from tfbert._tf import tf
-    length = tf.reduce_max(tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1))
-    length = tf.maximum(length, 1)
+    length = tf.maximum(tf.reduce_max(_token_lengths(inputs)), 1)
     return {key: value[:, :length] for key, value in inputs.items()}
+
+
+def _token_lengths(inputs):
+    """Real tokens of each packed example (``[CLS]``/``[SEP]`` included)."""
+    from tfbert._tf import tf
+    return tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1)
