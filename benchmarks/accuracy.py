@@ -99,6 +99,7 @@ def run(args):
     result = train(data, model="all-minilm-l6-v2", epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    pooling=args.pooling, seed=args.seed, patience=args.epochs,
+                   monitor=args.monitor,
                    run_dir=run_dir, verbose=2)
     train_wall = time.perf_counter() - start
     start = time.perf_counter()
@@ -114,6 +115,7 @@ def run(args):
         "epochs_run": len(result.history["loss"]), "epochs": args.epochs,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "seq_length": args.seq_length, "pooling": args.pooling, "seed": args.seed,
+        "monitor": args.monitor,
         "headline": headline, **{k: metrics[k] for k in keep if k in metrics},
         **({"micro_f1": metrics["micro"]["f1"]} if "micro" in metrics else {}),
         "loss": metrics["loss"],
@@ -140,13 +142,14 @@ def _metrics_cell(record):
 def table():
     with open(RESULTS) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    rows = ["| task | eval split | train ex. | epochs | lr | seq | pooling | seed | result "
+    rows = ["| task | eval split | train ex. | epochs | lr | seq | pooling | best by | seed | result "
             "| train wall | train ex/s | eval wall | note |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         rows.append(f"| {r['task']} | {r['split']} | {r['train_examples']:,} | "
                     f"{r['epochs_run']}/{r['epochs']} | {r['learning_rate']:g} | "
-                    f"{r['seq_length']} | {r['pooling']} | {r['seed']} | "
+                    f"{r['seq_length']} | {r['pooling']} | {r.get('monitor', 'val_loss')} | "
+                    f"{r['seed']} | "
                     f"{_metrics_cell(r)} | {r['train_wall_s'] / 60:.1f} min | "
                     f"{r['train_examples_per_s']:.1f} | {r['eval_wall_s'] / 60:.1f} min | "
                     f"{r.get('note', '')} |")
@@ -170,6 +173,8 @@ def main():
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--pooling", default="mean", choices=("cls", "mean"))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--monitor", default="val_loss",
+                        help="the validation figure that picks the epoch kept (tfbert.train)")
     parser.add_argument("--note", default="")
     parser.add_argument("--table", action="store_true", help="rewrite BENCHMARKS.md's table")
     args = parser.parse_args()

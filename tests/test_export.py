@@ -100,3 +100,58 @@ def test_predict_proba_keeps_input_order_across_length_sorted_batches(exported, 
     expected = trained.model(tf.constant(texts), training=False).numpy().reshape(-1)
     positive = load_model(exported).predict_proba(texts, batch_size=2)[:, 1]
     np.testing.assert_allclose(positive, 1 / (1 + np.exp(-expected)), atol=1e-5)
+
+
+KILLED_EXPORT = """
+import sys, time
+import tfbert
+from tfbert._tf import tf
+real_save = tf.saved_model.save
+
+def save_then_wait(*args, **kwargs):
+    real_save(*args, **kwargs)
+    print("written", flush=True)   # the staging folder is complete but not yet in place
+    time.sleep(600)
+
+tf.saved_model.save = save_then_wait
+model = tfbert.build_classifier(sys.argv[1], seq_length=32)
+tfbert.export_model(model, sys.argv[2], ["neg", "pos"])
+"""
+
+
+@pytest.mark.parametrize("moment", ["while writing", "after writing, before the rename"])
+def test_an_export_killed_midway_leaves_the_previous_version_intact(
+        exported, trained, tiny_model, tmp_path, moment):
+    """A real SIGKILL during an export: version 1 stays the latest and loads; the next
+    export still gets version 2."""
+    import shutil
+    import signal
+    import time
+    from tfbert.export import export_model, load_model
+    directory = tmp_path / "imdb"
+    shutil.copytree(exported, directory / "1")
+    before = load_model(str(directory)).predict_proba(["A fine film."])
+    code = KILLED_EXPORT if moment.startswith("after") else KILLED_EXPORT.replace(
+        "tf.saved_model.save = save_then_wait", "")
+    process = subprocess.Popen([sys.executable, "-c", code, tiny_model, str(directory)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if moment.startswith("after"):
+            assert process.stdout.readline().strip() == "written"
+        else:  # as soon as the SavedModel's files start to appear in the staging folder
+            deadline = time.monotonic() + 240
+            while not any(name.startswith(".tmp-2-") and os.listdir(directory / name)
+                          for name in os.listdir(directory)):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    left = os.listdir(directory)
+    assert [name for name in left if not name.startswith(".tmp-2-")] == ["1"], left
+    classifier = load_model(str(directory))
+    assert os.path.basename(classifier.path) == "1"
+    np.testing.assert_allclose(classifier.predict_proba(["A fine film."]), before)
+    assert os.path.basename(export_model(trained.model, str(directory),
+                                         ["neg", "pos"])) == "2"

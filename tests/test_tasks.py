@@ -22,11 +22,12 @@ def _data(name, **kwargs):
         return load_data(**kwargs)
 
 
-def _train(data, minilm, run_dir, epochs=2, seq_length=48, learning_rate=1e-4):
+def _train(data, minilm, run_dir, epochs=2, seq_length=48, learning_rate=1e-4,
+           monitor="val_loss"):
     from tfbert.training import train
     return train(data, model=minilm, epochs=epochs, batch_size=16, seq_length=seq_length,
                  learning_rate=learning_rate, pooling="mean", patience=epochs,
-                 run_dir=str(run_dir), verbose=0)
+                 monitor=monitor, run_dir=str(run_dir), verbose=0)
 
 
 def _path(*parts):
@@ -139,6 +140,23 @@ def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
         loaded.predict(["no pair given"])
 
 
+def test_streamed_pearson_metric_matches_numpy_over_several_batches():
+    from tfbert.tasks import loss_and_metrics, monitor_mode
+    pearson = loss_and_metrics("regression", 1)[1][-1]
+    rng = np.random.default_rng(0)
+    labels = rng.uniform(0, 5, 50)
+    predictions = labels + rng.normal(0, 1.5, 50)
+    for chunk in np.array_split(np.arange(50), 3):
+        pearson.update_state(labels[chunk, None], predictions[chunk, None])
+    assert pearson.name == "pearson"
+    assert float(pearson.result()) == pytest.approx(np.corrcoef(labels, predictions)[0, 1],
+                                                    abs=1e-6)
+    pearson.reset_state()
+    assert float(pearson.result()) == 0.0
+    assert [monitor_mode(m) for m in ("val_loss", "val_mae", "val_accuracy", "val_pearson")] \
+        == ["min", "min", "max", "max"]
+
+
 def test_regression_stsb_learns_scores(minilm, tmp_path):
     from tfbert.evaluation import evaluate
     from tfbert.export import export_model, load_model
@@ -146,10 +164,15 @@ def test_regression_stsb_learns_scores(minilm, tmp_path):
                  text_pair_column="sentence2", label_column="score",
                  test_data=_path("stsb", "dev.tsv"), max_examples=400)
     assert data.task == "regression"
-    result = _train(data, minilm, tmp_path / "run", epochs=2, seq_length=48)
+    result = _train(data, minilm, tmp_path / "run", epochs=2, seq_length=48,
+                    monitor="val_pearson")
     assert result.model.config.units == 1
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert "mae" in result.history
+    # The epoch kept is the one with the best validation Pearson, and the streamed
+    # metric agrees with the evaluation's over the whole split.
+    validation = evaluate(result.model, data.validation, data.label_names, verbose=False)
+    assert validation["pearson"] == pytest.approx(max(result.history["val_pearson"]), abs=1e-4)
     metrics = evaluate(result.model, data.test, data.label_names,
                        report_dir=tmp_path / "report", verbose=False)
     assert metrics["pearson"] > 0.3 and metrics["spearman"] > 0.3, metrics  # chance: 0

@@ -69,6 +69,23 @@ def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_s
     assert len(result.history["loss"]) == 1
 
 
+def test_best_epoch_by_validation_accuracy(tiny_model, imdb_small, tmp_path):
+    """monitor="val_accuracy": the weights kept are those of the most accurate epoch, and
+    a metric the task does not measure is refused before anything is built."""
+    from tfbert.errors import TfbertError
+    from tfbert.evaluation import evaluate
+    from tfbert.training import train
+    small = _small(imdb_small)
+    with pytest.raises(TfbertError, match="val_pearson.*val_loss, val_accuracy"):
+        train(small, model=tiny_model, monitor="val_pearson", run_dir=str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+    result = train(small, model=tiny_model, epochs=4, batch_size=16, seq_length=32,
+                   learning_rate=1e-3, patience=4, monitor="val_accuracy",
+                   run_dir=str(tmp_path / "run"), verbose=0)
+    kept = evaluate(result.model, small.validation, small.label_names, verbose=False)
+    assert kept["accuracy"] == pytest.approx(max(result.history["val_accuracy"]), abs=1e-6)
+
+
 def test_one_label_is_refused(tiny_model, imdb_small, tmp_path):
     from tfbert.errors import TfbertError
     from tfbert.training import train

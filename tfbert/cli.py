@@ -98,7 +98,7 @@ def cmd_train(args):
     result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    dropout=args.dropout, pooling=args.pooling, patience=args.patience,
-                   seed=args.seed, run_dir=run_dir, strategy=args.strategy,
+                   monitor=args.monitor, seed=args.seed, run_dir=run_dir, strategy=args.strategy,
                    jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
                    backup_steps=args.backup_steps, deterministic=args.deterministic)
     metrics = None
@@ -309,6 +309,10 @@ def build_parser():
                         "(default: %(default)s)")
     p.add_argument("--patience", type=_positive_int, default=2,
                    help="early-stopping patience in epochs (default: %(default)s)")
+    p.add_argument("--monitor", default="val_loss",
+                   help="what picks the best epoch (kept, and watched by early stopping): "
+                        "val_loss, or the task's val_accuracy / val_pearson / val_mae "
+                        "(default: %(default)s)")
     p.add_argument("--strategy", default="auto",
                    choices=("auto", "tpu", "multiworker", "mirrored", "default"),
                    help="tf.distribute strategy; auto picks a TPU, a TF_CONFIG cluster "

@@ -13,9 +13,11 @@ _NOT_METRICS = ("loss", "lr", "learning_rate")
 
 
 def _history_metric(history):
-    """The metric plotted beside the loss: accuracy if tracked, else the first other one."""
-    if "accuracy" in history:
-        return "accuracy"
+    """The metric plotted beside the loss: accuracy or Pearson if tracked, else the first
+    other one."""
+    for preferred in ("accuracy", "pearson"):
+        if preferred in history:
+            return preferred
     others = [key for key in history if not key.startswith("val_") and key not in _NOT_METRICS]
     return others[0] if others else None
 
@@ -23,7 +25,7 @@ def _history_metric(history):
 def plot_history(history, path=None):
     """Loss and one metric per epoch, training vs validation, side by side.
 
-    The metric is ``accuracy`` when the history has it, otherwise the first
+    The metric is ``accuracy`` (or ``pearson``) when the history has it, otherwise the first
     other training metric (e.g. ``mae`` or ``root_mean_squared_error`` for
     regression, ``f1_score`` for multilabel).
 

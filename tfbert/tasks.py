@@ -19,8 +19,8 @@ import numpy as np
 from tfbert.data import TASKS
 from tfbert.errors import ModelError
 
-__all__ = ["TASKS", "head_units", "check_task", "loss_and_metrics", "scores_from_logits",
-           "tf_scores_from_logits"]
+__all__ = ["TASKS", "head_units", "check_task", "loss_and_metrics", "monitor_mode",
+           "scores_from_logits", "tf_scores_from_logits"]
 
 
 def check_task(task, num_classes):
@@ -47,12 +47,48 @@ def loss_and_metrics(task, num_classes):
     from tfbert._tf import tf_keras
     if task == "regression":
         return (tf_keras.losses.MeanSquaredError(),
-                [tf_keras.metrics.MeanAbsoluteError(name="mae")])
+                [tf_keras.metrics.MeanAbsoluteError(name="mae"), _pearson_metric()])
     if task == "multilabel" or num_classes == 2:
         return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
                 [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
     return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def monitor_mode(monitor):
+    """``"min"`` for losses and errors (``val_loss``, ``val_mae``), ``"max"`` for the rest."""
+    name = monitor.removeprefix("val_")
+    return "min" if name in ("loss", "mae", "mse", "rmse") else "max"
+
+
+def _pearson_metric():
+    """Pearson correlation of predictions and labels over the whole epoch (not a mean of
+    per-batch values), from running sums; shown as ``pearson`` / ``val_pearson``."""
+    from tfbert._tf import tf, tf_keras
+
+    class Pearson(tf_keras.metrics.Metric):
+        def __init__(self, name="pearson", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.sums = self.add_weight(name="sums", shape=(6,), initializer="zeros",
+                                        dtype=tf.float64)
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            x = tf.reshape(tf.cast(y_pred, tf.float64), [-1])
+            y = tf.reshape(tf.cast(y_true, tf.float64), [-1])
+            self.sums.assign_add(tf.stack([tf.cast(tf.size(x), tf.float64), tf.reduce_sum(x),
+                                           tf.reduce_sum(y), tf.reduce_sum(x * x),
+                                           tf.reduce_sum(y * y), tf.reduce_sum(x * y)]))
+
+        def result(self):
+            n, sx, sy, sxx, syy, sxy = tf.unstack(self.sums)
+            covariance = n * sxy - sx * sy
+            spread = tf.sqrt(tf.maximum(n * sxx - sx * sx, 0.0) * tf.maximum(n * syy - sy * sy, 0.0))
+            return tf.cast(tf.math.divide_no_nan(covariance, spread), tf.float32)
+
+        def reset_state(self):
+            self.sums.assign(tf.zeros_like(self.sums))
+
+    return Pearson()
 
 
 def label_dtype(task, num_classes):

@@ -27,7 +27,7 @@ from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import DEFAULT_MODEL, ModelSpec
 from tfbert.plots import plot_history
-from tfbert.tasks import check_task, label_dtype, loss_and_metrics
+from tfbert.tasks import check_task, label_dtype, loss_and_metrics, monitor_mode
 
 
 @dataclasses.dataclass
@@ -43,6 +43,7 @@ class TrainConfig:
     dropout: float = 0.1
     pooling: str = "cls"
     patience: int = 2
+    monitor: str = "val_loss"
     seed: int = 42
     jit_compile: bool = False
     mixed_precision: str | None = None
@@ -155,27 +156,31 @@ class _ResumeState(tf_keras.callbacks.Callback):
     """Carries early stopping's and the best checkpoint's state across a resumed run.
 
     Keras' BackupAndRestore brings back the weights, optimizer and step; the
-    best validation loss so far (and its weights) live in the history and the
-    best checkpoint, and are handed back to the callbacks that track them.
+    best value of the monitored metric so far (and its weights) live in the
+    history and the best checkpoint, and are handed back to the callbacks that
+    track them.
     """
 
-    def __init__(self, history, checkpoint_path, early_stopping, checkpoint):
+    def __init__(self, history, checkpoint_path, early_stopping, checkpoint, monitor):
         super().__init__()
         self.history = history
+        self.monitor = monitor
         self.checkpoint_path = checkpoint_path
         self.early_stopping = early_stopping
         self.checkpoint = checkpoint
 
     def on_train_begin(self, logs=None):
-        losses = self.history.get("val_loss", [])
-        finite = [(loss, i) for i, loss in enumerate(losses) if math.isfinite(loss)]
+        values = self.history.get(self.monitor, [])
+        sign = 1 if monitor_mode(self.monitor) == "min" else -1
+        finite = [(sign * value, i) for i, value in enumerate(values) if math.isfinite(value)]
         if not finite or not tf.io.gfile.exists(self.checkpoint_path + ".index"):
             return
         best, best_epoch = min(finite)
+        best *= sign
         self.checkpoint.best = best
         self.early_stopping.best = best
         self.early_stopping.best_epoch = best_epoch
-        self.early_stopping.wait = len(losses) - 1 - best_epoch
+        self.early_stopping.wait = len(values) - 1 - best_epoch
         current = self.model.get_weights()
         self.model.load_weights(self.checkpoint_path)
         self.early_stopping.best_weights = self.model.get_weights()
@@ -183,7 +188,8 @@ class _ResumeState(tf_keras.callbacks.Callback):
 
 
 def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
-          warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2, seed=42,
+          warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2,
+          monitor="val_loss", seed=42,
           run_dir=None, strategy="auto", callbacks=(), verbose="auto", jit_compile=False,
           mixed_precision=None, backup_steps=200, deterministic=False):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
@@ -206,8 +212,13 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         epochs, batch_size, learning_rate: as in the TensorFlow tutorial (5, 32, 3e-5).
         warmup_fraction: share of the steps spent warming the learning rate up.
         seq_length, dropout, pooling: passed to :func:`~tfbert.build_classifier`.
-        patience: epochs without a better validation loss before stopping early;
-            the best weights are restored either way.
+        patience: epochs without a better ``monitor`` value before stopping
+            early; the weights of the best epoch are restored either way.
+        monitor: what "best" means: ``"val_loss"`` (default), or the task's
+            validation metric: ``"val_accuracy"`` (classification, multi-label),
+            ``"val_pearson"`` or ``"val_mae"`` (regression). Loss is the safe
+            choice; a metric helps where the loss stops falling early while the
+            metric people report keeps improving (small pair tasks such as MRPC).
         seed: seeds weights, dropout and shuffling.
         run_dir: where checkpoints, TensorBoard logs, ``history.json``,
             ``training_curves.png`` and ``config.json`` go (default ``runs/<model>``).
@@ -240,13 +251,18 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         model=model_name,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
-        pooling=pooling, patience=patience, seed=seed, jit_compile=jit_compile,
+        pooling=pooling, patience=patience, monitor=monitor, seed=seed, jit_compile=jit_compile,
         mixed_precision=mixed_precision, deterministic=deterministic)
     _check_trainable(data)
     try:
         check_task(data.task, data.num_classes)
     except TfbertError as exc:
         raise TfbertError(f"{data.source}: {exc} (labels: {data.label_names})") from None
+    monitors = ["val_loss"] + [f"val_{metric.name}"
+                               for metric in loss_and_metrics(data.task, data.num_classes)[1]]
+    if monitor not in monitors:
+        raise TfbertError(f"monitor={monitor!r} is not measured for a {data.task} task; "
+                          f"choose one of {', '.join(monitors)}.")
     run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(seed)
@@ -297,9 +313,11 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
                 history = json.load(f)
     recorder = _RunRecorder(run_dir, history)
     best_path = os.path.join(run_dir, _RUN_FILES["checkpoints"], "best")
-    early_stopping = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+    mode = monitor_mode(monitor)
+    early_stopping = tf_keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                      patience=patience,
                                                       restore_best_weights=True, verbose=1)
-    checkpoint = tf_keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss",
+    checkpoint = tf_keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode,
                                                     save_best_only=True, save_weights_only=True)
     non_finite = _StopOnNonFiniteLoss()
     steps_per_epoch = math.ceil(len(data.train) / batch_size)
@@ -309,7 +327,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
             steps_per_epoch, backup_steps))),
         early_stopping,
         checkpoint,
-        _ResumeState(history, best_path, early_stopping, checkpoint),
+        _ResumeState(history, best_path, early_stopping, checkpoint, monitor),
         non_finite,
         tf_keras.callbacks.TensorBoard(os.path.join(run_dir, _RUN_FILES["tensorboard"]),
                                        profile_batch=0),
@@ -331,7 +349,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     epochs_run = len(recorder.history.get("loss", []))
     if non_finite.fault is not None:
         fault = non_finite.fault
-        kept = (f"the weights of epoch {early_stopping.best_epoch + 1} (best validation loss "
+        kept = (f"the weights of epoch {early_stopping.best_epoch + 1} (best {monitor} "
                 f"{early_stopping.best:.4f}) are restored in the model and kept in {best_path}"
                 if early_stopping.best_weights is not None else
                 "no epoch had finished, so there are no good weights to keep")
