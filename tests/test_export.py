@@ -155,3 +155,25 @@ def test_an_export_killed_midway_leaves_the_previous_version_intact(
     np.testing.assert_allclose(classifier.predict_proba(["A fine film."]), before)
     assert os.path.basename(export_model(trained.model, str(directory),
                                          ["neg", "pos"])) == "2"
+
+
+def _xla_functions(classifier):
+    library = classifier._serve.graph.as_graph_def().library.function
+    return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
+
+
+def test_xla_serving_compiles_long_batches_and_matches_the_model(trained, imdb_small, tmp_path,
+                                                                 exported):
+    """``jit_compile=True``: the serving graph holds an XLA-compiled function; long and short
+    batches both predict what the in-memory model does (export_model checks both paths)."""
+    from tfbert._tf import tf
+    from tfbert.export import export_model, load_model
+    path = export_model(trained.model, str(tmp_path), imdb_small.label_names, jit_compile=True)
+    classifier = load_model(path)
+    assert classifier.metadata["jit_compile"] is True
+    assert _xla_functions(classifier) and not _xla_functions(load_model(exported))
+    texts = ["Short.", "A long and winding review of the film. " * 40, "Fine."]
+    expected = tf.sigmoid(trained.model(tf.constant(texts), training=False)).numpy()[:, 0]
+    for batch_size in (1, 3):
+        np.testing.assert_allclose(classifier.predict_proba(texts, batch_size=batch_size)[:, 1],
+                                   expected, atol=1e-5)

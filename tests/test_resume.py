@@ -65,6 +65,9 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes(tiny_model, imdb_archiv
     assert not backup.exists() or not any(backup.iterdir())   # removed once finished
     assert len(json.loads(history.read_text())["loss"]) == 3
     expected, got = _test_metrics(reference_dir), _test_metrics(crashed_dir)
+    print(f"\nresume: killed after {epochs_before} epoch(s) and a mid-epoch backup; test "
+          f"accuracy {got['accuracy']:.4f} resumed vs {expected['accuracy']:.4f} uninterrupted, "
+          f"loss {got['loss']:.4f} vs {expected['loss']:.4f}")
     assert abs(got["accuracy"] - expected["accuracy"]) <= 0.05, (got["accuracy"],
                                                                  expected["accuracy"])
     assert abs(got["loss"] - expected["loss"]) <= 0.1, (got["loss"], expected["loss"])

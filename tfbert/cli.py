@@ -117,7 +117,7 @@ def cmd_train(args):
         print("Trained as a worker of a cluster; the chief writes the export.")
         return
     path = export_model(result.model, output, data.label_names, settings=settings,
-                        thresholds=result.thresholds)
+                        thresholds=result.thresholds, jit_compile=args.jit_serving)
     print(f"\nExported model:   {path}")
     print(f"Training curves:  {result.files['curves']}")
     print(f"History:          {result.files['history']}")
@@ -326,6 +326,9 @@ def build_parser():
     p.add_argument("--jit-compile", action="store_true",
                    help="compile training steps with XLA (slower for TF Hub encoders, which "
                         "are recompiled every step; see BENCHMARKS.md)")
+    p.add_argument("--jit-serving", action="store_true",
+                   help="export a serving function that runs batches of long texts through "
+                        "XLA (~1.3x faster on CPU; see BENCHMARKS.md)")
     p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16", "auto"),
                    help="dtype policy of the layers around the encoder; the output stays "
                         "float32 (default: float32)")

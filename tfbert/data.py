@@ -802,7 +802,7 @@ def length_order(texts, pairs=None):
 
 def _sort_by_length(inputs, labels):
     from tfbert._tf import tf
-    order = tf.argsort(_token_lengths(inputs))
+    order = tf.argsort(token_lengths(inputs))
     return ({key: tf.gather(value, order) for key, value in inputs.items()},
             tf.gather(labels, order))
 
@@ -814,11 +814,11 @@ def trim_padding(inputs):
     hold padding only and no logit changes.
     """
     from tfbert._tf import tf
-    length = tf.maximum(tf.reduce_max(_token_lengths(inputs)), 1)
+    length = tf.maximum(tf.reduce_max(token_lengths(inputs)), 1)
     return {key: value[:, :length] for key, value in inputs.items()}
 
 
-def _token_lengths(inputs):
+def token_lengths(inputs):
     """Real tokens of each packed example (``[CLS]``/``[SEP]`` included)."""
     from tfbert._tf import tf
     return tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1)

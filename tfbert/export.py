@@ -18,6 +18,13 @@ sentence-pair models also ``text_pair``) and returns, by task:
 ``assets.extra/tfbert.json`` holds the task, label names, thresholds and the
 settings used.
 
+With ``jit_compile=True`` batches whose longest text fills the sequence length
+(long texts, truncated: the compute-bound case) run the encoder and head
+through XLA, compiled once per batch size; shorter batches run without XLA,
+cut to their longest text. On a 2-core CPU this serves IMDB reviews at 128
+tokens ~1.3x faster (see BENCHMARKS.md). The SavedModel then needs a
+TensorFlow with XLA's CPU JIT (the pip wheels have it).
+
 Example::
 
     path = tfbert.export_model(result.model, "saved_models/imdb", label_names=["neg", "pos"])
@@ -33,7 +40,7 @@ import tempfile
 import numpy as np
 
 from tfbert._tf import tf
-from tfbert.data import length_order
+from tfbert.data import length_order, token_lengths, trim_padding
 from tfbert.errors import ExportError
 from tfbert.tasks import scores_from_logits, tf_scores_from_logits
 
@@ -44,15 +51,20 @@ CHECK_TEXTS = (
     "A dull, tedious film with wooden acting.",
     "",
     "Ein Film über Menschen — « très bien » 😀 映画",
+    "A long review that fills every position of the model. " * 120,
 )
 
 
 class _Serving(tf.Module):
     """What the SavedModel holds: the string model, label names and thresholds."""
 
-    def __init__(self, model, label_names, thresholds=None):
+    def __init__(self, model, label_names, thresholds=None, jit_compile=False):
         super().__init__()
         self.model = model
+        self.jit_compile = jit_compile
+        if jit_compile:
+            self._compiled_core = tf.function(lambda inputs: model.core(inputs, training=False),
+                                              jit_compile=True)
         self.task = model.config.task
         self.label_names = tf.constant(label_names)
         self.thresholds = tf.constant(
@@ -65,8 +77,16 @@ class _Serving(tf.Module):
         else:
             self.serve = tf.function(self._outputs, input_signature=[text])
 
+    def _logits(self, text):
+        if not self.jit_compile:
+            return self.model(text, training=False)
+        packed = self.model.preprocessor(text)
+        fills = tf.reduce_max(token_lengths(packed)) >= self.model.config.seq_length
+        return tf.cond(fills, lambda: self._compiled_core(packed),
+                       lambda: self.model.core(trim_padding(packed), training=False))
+
     def _outputs(self, text):
-        scores = tf_scores_from_logits(self.task, self.model(text, training=False))
+        scores = tf_scores_from_logits(self.task, self._logits(text))
         if self.task == "regression":
             return {"score": scores}
         if self.task == "multilabel":
@@ -86,7 +106,7 @@ def _versions(directory):
 
 
 def export_model(model, directory, label_names, settings=None, version=None, check_texts=None,
-                 thresholds=None):
+                 thresholds=None, jit_compile=False):
     """Write ``model`` as ``directory/<version>/`` and return that path.
 
     Args:
@@ -100,6 +120,7 @@ def export_model(model, directory, label_names, settings=None, version=None, che
             (each used as both texts of a pair for sentence-pair models).
         thresholds: per-label decision thresholds of a multi-label model
             (``TrainResult.thresholds``); default 0.5 each.
+        jit_compile: serve batches of long texts through XLA (see above).
 
     Raises:
         ExportError: the version exists, or the reloaded export does not
@@ -123,11 +144,11 @@ def export_model(model, directory, label_names, settings=None, version=None, che
     os.makedirs(directory, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=directory)
     try:
-        module = _Serving(model, list(label_names), thresholds)
+        module = _Serving(model, list(label_names), thresholds, jit_compile)
         tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
         metadata = {"task": model.config.task, "label_names": list(label_names),
                     "thresholds": thresholds, "text_pairs": model.config.num_segments == 2,
-                    "classifier": dataclasses.asdict(model.config),
+                    "classifier": dataclasses.asdict(model.config), "jit_compile": jit_compile,
                     "settings": settings or {}, "tensorflow": tf.__version__}
         os.makedirs(os.path.join(staging, "assets.extra"))
         with open(os.path.join(staging, METADATA_FILE), "w", encoding="utf-8") as f:
@@ -137,7 +158,9 @@ def export_model(model, directory, label_names, settings=None, version=None, che
         inputs = tf.constant(texts) if pairs is None else [tf.constant(texts), tf.constant(pairs)]
         expected = scores_from_logits(model.config.task,
                                       model(inputs, training=False).numpy())
-        reloaded = load_model(staging).predict_proba(texts, pairs=pairs)
+        # Batches of two, sorted by length: short batches and the long text's batch take
+        # different paths through an XLA export; both are checked.
+        reloaded = load_model(staging).predict_proba(texts, pairs=pairs, batch_size=2)
         difference = float(np.max(np.abs(reloaded - expected)))
         if not difference <= TOLERANCE:
             raise ExportError(f"the reloaded export differs from the model by {difference:.2e} "
