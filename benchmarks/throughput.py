@@ -54,7 +54,9 @@ Each system runs in its own process per dataset. The figures:
   are real (not padding).
 - ``peak MiB``: the process' peak resident memory (``ru_maxrss``), everything included.
 
-Ratios against the targets are printed below the table.
+Ratios against the targets are printed below the table, then a profile of tfbert's
+training step on full-length IMDB batches (forward, forward + backward, the whole step, each
+as a FLOP %) and what ``tf.matmul`` reaches at the encoder's own matrix shapes.
 """
 import argparse
 import dataclasses
@@ -461,6 +463,89 @@ def _result(system, dataset, args, warmup_s, train_s, train_flops, infer_s, infe
 RUNNERS = {"tfbert": run_tfbert, "recipe": run_recipe, "hf": run_hf}
 
 
+# ---------------------------------------------------------------------------- breakdown
+
+def _seconds_per_call(function, reps):
+    function()
+    function()
+    start = time.perf_counter()
+    for _ in range(reps):
+        function()
+    return (time.perf_counter() - start) / reps
+
+
+def run_breakdown(args):
+    """Where tfbert's training step goes on full-length IMDB batches, and what matmuls of the
+    encoder's own shapes reach on this CPU: the profile behind the FLOP % figures.
+
+    Times, per batch of ``batch_size`` reviews at ``seq_length`` tokens: the forward pass in
+    training mode, forward + backward (gradients of every weight), and the whole Keras
+    training step (+ AdamW's update); then ``tf.matmul`` at the shapes of the attention
+    projections ([batch x seq, H] x [H, H]) and the feed-forward layer ([batch x seq, H] x
+    [H, F]), in GFLOP/s.
+    """
+    import numpy as np
+    import tfbert
+    from tfbert._tf import tf
+    reps = 2 if args.quick else 5
+    train, _ = load_sample("imdb", 4 * args.batch_size, 0, args.seed)
+    texts = [str(t) for t in train.texts]
+    model = tfbert.build_classifier(MODEL, num_classes=2, seq_length=args.seq_length)
+    _compile(model.core, args)
+    core = model.core
+    packed = model.preprocessor(tf.constant(texts))
+    fill = packed["input_mask"].numpy().sum(axis=1)
+    chosen = np.argsort(-fill)[:args.batch_size]          # the longest reviews: a full batch
+    inputs = {key: tf.gather(value, chosen) for key, value in packed.items()}
+    labels = tf.constant(train.labels[chosen].reshape(-1, 1))
+    loss = core.loss
+
+    @tf.function
+    def forward():
+        return core(inputs, training=True)
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            value = loss(labels, core(inputs, training=True))
+        return tape.gradient(value, core.trainable_variables)
+
+    hidden, _, ffn = model_dims()
+    rows = args.batch_size * args.seq_length
+    matmul = {}
+    for name, inner, outer in (("attention projection", hidden, hidden),
+                               ("feed-forward", hidden, ffn)):
+        a = tf.random.normal([rows, inner])
+        b = tf.random.normal([inner, outer])
+        seconds = _seconds_per_call(lambda: tf.matmul(a, b).numpy(), 10 * reps)
+        matmul[f"{name} [{rows}x{inner}] x [{inner}x{outer}]"] = 2 * rows * inner * outer / seconds / 1e9
+    return {
+        "tokens_per_example": float(tf.reduce_mean(tf.reduce_sum(inputs["input_mask"], 1))),
+        "forward_flops": forward_flops([args.seq_length] * args.batch_size, model_dims()),
+        "forward_s": _seconds_per_call(lambda: forward().numpy(), reps),
+        "forward_backward_s": _seconds_per_call(lambda: forward_backward()[-1].numpy(), reps),
+        "train_step_s": _seconds_per_call(lambda: core.train_on_batch(inputs, labels), reps),
+        "matmul_gflops": matmul,
+    }
+
+
+def format_breakdown(breakdown, gflops):
+    """Markdown rows: each part of the step with its FLOP % of the bound."""
+    flops = breakdown["forward_flops"]
+    rows = ["| part of a tfbert training step (IMDB, full batch) | s/step | FLOP % |",
+            "|---|---:|---:|"]
+    for name, key, factor in (("forward (training mode)", "forward_s", 1),
+                              ("forward + backward", "forward_backward_s", 3),
+                              ("whole step (+ AdamW update, metrics)", "train_step_s", 3)):
+        seconds = breakdown[key]
+        rows.append(f"| {name} | {seconds:.2f} | "
+                    f"{100 * factor * flops / seconds / (gflops * 1e9):.1f} |")
+    rows += ["", "| tf.matmul at the encoder's shapes | GFLOP/s | % of bound |", "|---|---:|---:|"]
+    for name, value in breakdown["matmul_gflops"].items():
+        rows.append(f"| {name} | {value:.1f} | {100 * value / gflops:.1f} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------- orchestration
 
 def child(args):
@@ -471,6 +556,8 @@ def child(args):
         payload = {"matmul_gflops": measure_matmul(reps=reps),
                    "torch_matmul_gflops": measure_torch_matmul(reps=reps) if hf_available()
                    else None}
+    elif args.only == "breakdown":
+        payload = run_breakdown(args)
     else:
         payload = dataclasses.asdict(RUNNERS[args.only](args.dataset, args))
     with open(args.json_out, "w") as f:
@@ -551,6 +638,8 @@ def measure(args):
             print(f"  (torch.matmul: {bound['torch_matmul_gflops']:.1f} GFLOP/s)", flush=True)
         results = [r for r in (spawn(s, d, args, folder) for d in datasets for s in systems)
                    if r is not None]
+        breakdown = (spawn("breakdown", "imdb", args, folder)
+                     if "tfbert" in systems and "imdb" in datasets else None)
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(), "versions": versions(),
@@ -558,7 +647,8 @@ def measure(args):
                      "quick": args.quick},
         "matmul_gflops": bound["matmul_gflops"],
         "torch_matmul_gflops": bound["torch_matmul_gflops"], "results": results,
-        "ratios": ratios(results, bound["matmul_gflops"]), "note": note,
+        "ratios": ratios(results, bound["matmul_gflops"]), "breakdown": breakdown,
+        "note": note,
     }
 
 
@@ -609,6 +699,8 @@ def format_tables(record):
             shown = f"{value:.2f}x" if unit == "x" else f"{value:.1f}%"
             mark = "✓" if value >= target else "✗"
         rows.append(f"| {ratio['name']} | {shown} | ≥ {target:g}{unit} | {mark} |")
+    if record.get("breakdown"):
+        rows += ["", format_breakdown(record["breakdown"], gflops)]
     return "\n".join(rows)
 
 
@@ -673,7 +765,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=(*SYSTEMS, "matmul"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=(*SYSTEMS, "matmul", "breakdown"), help=argparse.SUPPRESS)
     parser.add_argument("--dataset", choices=DATASETS, help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
