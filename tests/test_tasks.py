@@ -141,7 +141,10 @@ def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
 
 
 def test_streamed_pearson_metric_matches_numpy_over_several_batches():
-    from tfbert.tasks import loss_and_metrics, monitor_mode
+    from tfbert.tasks import loss_and_metrics, metric_names, monitor_mode
+    for task, units in (("regression", 1), ("classification", 2), ("classification", 6),
+                        ("multilabel", 28)):
+        assert [m.name for m in loss_and_metrics(task, units)[1]] == metric_names(task, units)
     pearson = loss_and_metrics("regression", 1)[1][-1]
     rng = np.random.default_rng(0)
     labels = rng.uniform(0, 5, 50)

@@ -19,7 +19,8 @@ import numpy as np
 from tfbert.data import TASKS
 from tfbert.errors import ModelError
 
-__all__ = ["TASKS", "head_units", "check_task", "loss_and_metrics", "monitor_mode",
+__all__ = ["TASKS", "head_units", "check_task", "loss_and_metrics", "metric_names",
+           "monitor_mode",
            "scores_from_logits", "tf_scores_from_logits"]
 
 
@@ -55,6 +56,12 @@ def loss_and_metrics(task, num_classes):
             [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
+def metric_names(task, num_classes):
+    """Names of the metrics :func:`loss_and_metrics` tracks, without building them (building
+    a metric creates variables, which must wait for a multi-worker strategy)."""
+    return ["mae", "pearson"] if task == "regression" else ["accuracy"]
+
+
 def monitor_mode(monitor):
     """``"min"`` for losses and errors (``val_loss``, ``val_mae``), ``"max"`` for the rest."""
     name = monitor.removeprefix("val_")
@@ -82,7 +89,8 @@ def _pearson_metric():
         def result(self):
             n, sx, sy, sxx, syy, sxy = tf.unstack(self.sums)
             covariance = n * sxy - sx * sy
-            spread = tf.sqrt(tf.maximum(n * sxx - sx * sx, 0.0) * tf.maximum(n * syy - sy * sy, 0.0))
+            spread = tf.sqrt(tf.maximum(n * sxx - sx * sx, 0.0)
+                             * tf.maximum(n * syy - sy * sy, 0.0))
             return tf.cast(tf.math.divide_no_nan(covariance, spread), tf.float32)
 
         def reset_state(self):

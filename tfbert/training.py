@@ -27,7 +27,7 @@ from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import DEFAULT_MODEL, ModelSpec
 from tfbert.plots import plot_history
-from tfbert.tasks import check_task, label_dtype, loss_and_metrics, monitor_mode
+from tfbert.tasks import check_task, label_dtype, loss_and_metrics, metric_names, monitor_mode
 
 
 @dataclasses.dataclass
@@ -258,8 +258,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         check_task(data.task, data.num_classes)
     except TfbertError as exc:
         raise TfbertError(f"{data.source}: {exc} (labels: {data.label_names})") from None
-    monitors = ["val_loss"] + [f"val_{metric.name}"
-                               for metric in loss_and_metrics(data.task, data.num_classes)[1]]
+    monitors = ["val_loss"] + [f"val_{name}" for name in metric_names(data.task, data.num_classes)]
     if monitor not in monitors:
         raise TfbertError(f"monitor={monitor!r} is not measured for a {data.task} task; "
                           f"choose one of {', '.join(monitors)}.")
@@ -282,7 +281,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
                                           dropout=dropout, seq_length=seq_length,
                                           pooling=pooling, task=data.task,
                                           text_pairs=data.text_pairs)
-            classifier.core.get_layer("classifier").bias.assign(initial_bias(data.train, data.num_classes))
+            classifier.core.get_layer("classifier").bias.assign(
+                initial_bias(data.train, data.num_classes))
         else:
             classifier = given_model
             _check_model_fits(classifier.config, data)
