@@ -20,8 +20,7 @@ from tfbert.data import TASKS
 from tfbert.errors import ModelError
 
 __all__ = ["TASKS", "head_units", "check_task", "loss_and_metrics", "metric_names",
-           "monitor_mode",
-           "scores_from_logits", "tf_scores_from_logits"]
+           "monitor_mode", "scores_from_logits", "tf_scores_from_logits"]
 
 
 def check_task(task, num_classes):
