@@ -178,6 +178,33 @@ def test_make_dataset_tokenizes_once_per_run(tiny_model):
     first = sorted(tuple(x) for b in epochs[0] for x in b[0]["input_word_ids"].numpy())
     third = sorted(tuple(x) for b in epochs[2] for x in b[0]["input_word_ids"].numpy())
     assert first == third
+    calls.clear()   # the one-stream form train() uses (3 epochs) tokenizes once too
+    stream = make_dataset(split, counting, batch_size=4, shuffle=True, tokenize_batch_size=5,
+                          epochs=3)
+    assert len(list(stream)) == 9 and len(calls) == 2
+
+
+def test_epoch_stream_replays_from_any_batch(tiny_model):
+    """A training stream's order is a function of (seed, epoch), so a run resumed at
+    (epoch, batch) in a new process is fed exactly the batches the killed run had left."""
+    from tfbert.models import build_preprocessor
+    preprocessor = build_preprocessor(tiny_model, seq_length=16)
+    n, batch_size, epochs = 22, 4, 3
+    split = TextSplit([" ".join(["word"] * (1 + i % 7)) for i in range(n)], list(range(n)))
+
+    def stream(start=(0, 0), seed=42):
+        dataset = make_dataset(split, preprocessor, batch_size=batch_size, shuffle=True,
+                               seed=seed, bucket_batches=2, epochs=epochs, start=start)
+        return [labels.numpy().tolist() for _, labels in dataset]
+    batches = stream()
+    steps = -(-n // batch_size)
+    assert len(batches) == epochs * steps
+    orders = [sum(batches[e * steps:(e + 1) * steps], []) for e in range(epochs)]
+    assert all(sorted(order) == list(range(n)) for order in orders)   # each example once
+    assert len({tuple(order) for order in orders}) == epochs           # a new order each epoch
+    assert stream(start=(1, 2)) == batches[steps + 2:]
+    assert stream(start=(2, 0)) == batches[2 * steps:]
+    assert stream(seed=7) != batches
 
 
 # ---------------------------------------------------------------- tasks, pairs, real formats

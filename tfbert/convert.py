@@ -117,12 +117,13 @@ def build_vocab(texts, size=2000):
 
 def build_tiny_model(out_dir, texts, vocab_size=2000, hidden_size=128, num_layers=2,
                      num_heads=2, intermediate_size=512, max_position_embeddings=512,
-                     seed=0):
+                     dropout=0.1, seed=0):
     """A small randomly initialised BERT in TF Hub format, for tests and offline demos.
 
     The vocabulary is built from ``texts``; the encoder has ``num_layers``
     layers of width ``hidden_size``. It learns quickly enough to show a
-    training loop working, not to be accurate.
+    training loop working, not to be accurate. ``dropout`` is the encoder's
+    own (hidden and attention) dropout rate.
 
     Example::
 
@@ -142,7 +143,8 @@ def build_tiny_model(out_dir, texts, vocab_size=2000, hidden_size=128, num_layer
             vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
             num_attention_heads=num_heads, intermediate_size=intermediate_size,
             hidden_act="gelu", max_position_embeddings=max_position_embeddings,
-            type_vocab_size=2)
+            type_vocab_size=2, hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout)
         return write_hub_model(out_dir, config, vocab_file, do_lower_case=True)
 
 

@@ -739,7 +739,7 @@ def read_table_rows(path, delimiter, quoting=True):
 
 def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42,
                  drop_remainder=False, label_dtype=None, tokenize_batch_size=256,
-                 dynamic_padding=True, bucket_batches=16):
+                 dynamic_padding=True, bucket_batches=16, epochs=None, start=(0, 0)):
     """A ``tf.data.Dataset`` of ``(inputs, label)`` batches from a :class:`TextSplit`.
 
     With a ``preprocessor`` (strings -> encoder inputs, e.g. ``model.preprocessor``;
@@ -754,6 +754,13 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
     batches, whose order is then shuffled). Evaluation order is kept. Turn it
     off for TPUs, which want fixed shapes. Without a preprocessor the dataset
     yields raw strings (a tuple of two for pairs).
+
+    With ``epochs`` (and ``shuffle``) the dataset is one stream of that many
+    epochs whose order depends on ``seed`` and the epoch number alone, not on
+    how often the dataset was iterated before, and it begins at
+    ``start=(epoch, batch)``: a run resumed in a new process sees exactly the
+    batches the interrupted run had still to see (fit it with
+    ``steps_per_epoch``).
 
     Example::
 
@@ -776,19 +783,37 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
               .unbatch()
               .apply(tf.data.experimental.assert_cardinality(len(split))))
     ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     trim = preprocessor is not None and dynamic_padding
-    if trim and shuffle and bucket_batches > 1:
-        ds = (ds.batch(batch_size * bucket_batches).map(_sort_by_length).unbatch()
-              .apply(tf.data.experimental.assert_cardinality(len(split))))
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if trim:
-        ds = ds.map(lambda inputs, labels: (trim_padding(inputs), labels),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-        if shuffle and bucket_batches > 1:
-            ds = ds.shuffle(bucket_batches, seed=seed, reshuffle_each_iteration=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    bucket = trim and shuffle and bucket_batches > 1
+
+    def batches(seed, reshuffle):
+        out = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=reshuffle) if (
+            shuffle) else ds
+        if bucket:
+            out = (out.batch(batch_size * bucket_batches).map(_sort_by_length).unbatch()
+                   .apply(tf.data.experimental.assert_cardinality(len(split))))
+        out = out.batch(batch_size, drop_remainder=drop_remainder)
+        if trim:
+            out = out.map(lambda inputs, labels: (trim_padding(inputs), labels),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+        if bucket:
+            out = out.shuffle(bucket_batches, seed=seed, reshuffle_each_iteration=reshuffle)
+        return out
+
+    if epochs is None or not shuffle:
+        return batches(seed, reshuffle=True).prefetch(tf.data.AUTOTUNE)
+    first_epoch, skip = start
+    if not 0 <= first_epoch < epochs:
+        raise ValueError(f"start epoch {first_epoch} is outside 0..{epochs - 1}")
+    stream = batches(_epoch_seed(seed, first_epoch), reshuffle=False).skip(skip)
+    for epoch in range(first_epoch + 1, epochs):
+        stream = stream.concatenate(batches(_epoch_seed(seed, epoch), reshuffle=False))
+    return stream.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_seed(seed, epoch):
+    """A shuffle seed for one epoch, distinct for each (seed, epoch)."""
+    return (seed * 1_000_003 + epoch) % (2 ** 31 - 1)
 
 
 def length_order(texts, pairs=None):

@@ -181,10 +181,10 @@ class _ResumeState(tf_keras.callbacks.Callback):
         self.early_stopping.best = best
         self.early_stopping.best_epoch = best_epoch
         self.early_stopping.wait = len(values) - 1 - best_epoch
-        current = self.model.get_weights()
+        # Runs before BackupAndRestore (see train()), which then puts back the weights and
+        # the optimizer state (iterations, slots) of the backup over those loaded here.
         self.model.load_weights(self.checkpoint_path)
         self.early_stopping.best_weights = self.model.get_weights()
-        self.model.set_weights(current)
 
 
 def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
@@ -294,23 +294,30 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
 
     tpu = isinstance(strategy, tf.distribute.TPUStrategy)
     # Every worker of a cluster must run the same number of equal steps.
-    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    datasets = {
-        name: make_dataset(getattr(data, name), classifier.preprocessor, batch_size,
-                           shuffle=(name == "train"), seed=seed,
-                           drop_remainder=tpu or multiworker,
-                           label_dtype=label_dtype(data.task, data.num_classes),
-                           dynamic_padding=not tpu)
-        for name in ("train", "validation")}
+    drop_remainder = tpu or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    steps_per_epoch = (len(data.train) // batch_size if drop_remainder
+                       else math.ceil(len(data.train) / batch_size))
     backup_dir = os.path.join(run_dir, _RUN_FILES["backup"])
     history = {}
-    if tf.io.gfile.exists(backup_dir) and tf.io.gfile.listdir(backup_dir):
-        print(f"Resuming the interrupted run saved in {backup_dir} (delete that folder to "
-              "start over).")
+    start = _backup_position(backup_dir, steps_per_epoch)
+    if start is not None:
+        # Killed after the last step, before the backup was removed: nothing left to run.
+        start = min(start, (epochs - 1, steps_per_epoch))
+        print(f"Resuming the interrupted run saved in {backup_dir} at epoch {start[0] + 1}, "
+              f"step {start[1] + 1} (delete that folder to start over).")
         history_path = os.path.join(run_dir, _RUN_FILES["history"])
         if os.path.isfile(history_path):
             with open(history_path) as f:
                 history = json.load(f)
+    datasets = {
+        name: make_dataset(getattr(data, name), classifier.preprocessor, batch_size,
+                           shuffle=(name == "train"), seed=seed,
+                           drop_remainder=drop_remainder,
+                           label_dtype=label_dtype(data.task, data.num_classes),
+                           dynamic_padding=not tpu,
+                           epochs=epochs if name == "train" else None,
+                           start=start or (0, 0))
+        for name in ("train", "validation")}
     recorder = _RunRecorder(run_dir, history)
     best_path = os.path.join(run_dir, _RUN_FILES["checkpoints"], "best")
     mode = monitor_mode(monitor)
@@ -320,14 +327,15 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     checkpoint = tf_keras.callbacks.ModelCheckpoint(best_path, monitor=monitor, mode=mode,
                                                     save_best_only=True, save_weights_only=True)
     non_finite = _StopOnNonFiniteLoss()
-    steps_per_epoch = math.ceil(len(data.train) / batch_size)
     fit_callbacks = [
+        early_stopping,
+        checkpoint,
+        # Before BackupAndRestore: reading the best checkpoint also restores the optimizer
+        # saved with it, which the backup's restore must then overwrite.
+        _ResumeState(history, best_path, early_stopping, checkpoint, monitor),
         # Saves weights, optimizer and position often enough that a crash costs minutes.
         tf_keras.callbacks.BackupAndRestore(backup_dir, save_freq=max(1, min(
             steps_per_epoch, backup_steps))),
-        early_stopping,
-        checkpoint,
-        _ResumeState(history, best_path, early_stopping, checkpoint, monitor),
         non_finite,
         tf_keras.callbacks.TensorBoard(os.path.join(run_dir, _RUN_FILES["tensorboard"]),
                                        profile_batch=0),
@@ -339,7 +347,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
                    "data": data.source}, f, indent=2)
     try:
         classifier.core.fit(datasets["train"], validation_data=datasets["validation"],
-                            epochs=epochs, callbacks=fit_callbacks, verbose=verbose)
+                            epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            callbacks=fit_callbacks, verbose=verbose)
     except tf.errors.ResourceExhaustedError as exc:
         raise TrainingError(
             f"out of memory with batch size {batch_size} and sequence length {seq_length} "
@@ -373,6 +382,24 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
               f"{os.path.join(run_dir, _RUN_FILES['thresholds'])}")
     return TrainResult(classifier, recorder.history, run_dir, list(data.label_names), config,
                        recorder.train_seconds, speed, thresholds)
+
+
+def _backup_position(backup_dir, steps_per_epoch):
+    """``(epoch, step)`` where a run backed up in ``backup_dir`` goes on, or None.
+
+    Read from the checkpoint Keras' ``BackupAndRestore`` writes, with the rule
+    Keras itself applies when it restores it, so that the data stream can start
+    at the same place as the restored model.
+    """
+    latest = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))
+    if latest is None:
+        return None
+    reader = tf.train.load_checkpoint(latest)
+    epoch = int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    step = int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE"))
+    if step < 0:                          # saved at an epoch's end
+        return epoch + 1, 0
+    return (epoch + 1, 0) if step == steps_per_epoch - 1 else (epoch, step + 1)
 
 
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
