@@ -297,6 +297,10 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     drop_remainder = tpu or isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     steps_per_epoch = (len(data.train) // batch_size if drop_remainder
                        else math.ceil(len(data.train) / batch_size))
+    if steps_per_epoch == 0:
+        raise TfbertError(f"{data.source}: {len(data.train)} training examples do not fill one "
+                          f"batch of {batch_size}, and {describe(strategy)} drops partial "
+                          "batches; lower --batch-size.")
     backup_dir = os.path.join(run_dir, _RUN_FILES["backup"])
     history = {}
     start = _backup_position(backup_dir, steps_per_epoch)
