@@ -58,7 +58,7 @@ def test_new_exports_get_the_next_version_and_never_overwrite(trained, imdb_smal
 def test_export_that_does_not_reproduce_the_model_is_discarded(trained, imdb_small, tmp_path,
                                                                monkeypatch):
     import tfbert.export
-    monkeypatch.setattr(tfbert.export, "TOLERANCE", -1.0)
+    monkeypatch.setitem(tfbert.export.TOLERANCES, "float32", -1.0)
     with pytest.raises(ExportError, match="differs from the model"):
         tfbert.export.export_model(trained.model, str(tmp_path / "m"), imdb_small.label_names)
     assert os.listdir(tmp_path / "m") == []

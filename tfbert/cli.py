@@ -100,7 +100,8 @@ def cmd_train(args):
                    dropout=args.dropout, pooling=args.pooling, patience=args.patience,
                    monitor=args.monitor, seed=args.seed, run_dir=run_dir, strategy=args.strategy,
                    jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-                   backup_steps=args.backup_steps, deterministic=args.deterministic)
+                   backup_steps=args.backup_steps, deterministic=args.deterministic,
+                   rebuild_encoder=args.rebuild_encoder)
     metrics = None
     report_dir = os.path.join(run_dir, "report_test")
     if data.test is not None:
@@ -325,13 +326,18 @@ def build_parser():
                         "the same metrics")
     p.add_argument("--jit-compile", action="store_true",
                    help="compile training steps with XLA (slower for TF Hub encoders, which "
-                        "are recompiled every step; see BENCHMARKS.md)")
+                        "are recompiled every step, unless --rebuild-encoder; see "
+                        "BENCHMARKS.md)")
+    p.add_argument("--rebuild-encoder", action="store_true",
+                   help="run the encoder as a Keras BertEncoder rebuilt with the TF Hub "
+                        "encoder's weights, so that --mixed-precision and --jit-compile reach "
+                        "inside it (BERTs exported by tf-models-official)")
     p.add_argument("--jit-serving", action="store_true",
                    help="export a serving function that runs batches of long texts through "
                         "XLA (~1.3x faster on CPU; see BENCHMARKS.md)")
     p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16", "auto"),
-                   help="dtype policy of the layers around the encoder; the output stays "
-                        "float32 (default: float32)")
+                   help="dtype policy of the layers tfbert builds (the encoder too with "
+                        "--rebuild-encoder); the output stays float32 (default: float32)")
     p.add_argument("--output", metavar="DIR",
                    help="export folder; versions go in DIR/1, DIR/2... "
                         "(default: saved_models/<data>_bert)")

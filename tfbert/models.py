@@ -84,6 +84,7 @@ class ClassifierConfig:
     pooling: str = "cls"
     task: str = "classification"
     num_segments: int = 1
+    rebuild_encoder: bool = False
 
     @property
     def units(self):
@@ -113,7 +114,7 @@ class MaskedMeanPooling(tf_keras.layers.Layer):
 
 def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, trainable=True,
                      preprocess=None, pooling="cls", task="classification", text_pairs=False,
-                     name="bert_classifier"):
+                     rebuild_encoder=False, name="bert_classifier"):
     """Raw strings -> preprocessing -> BERT encoder -> dropout -> dense logits.
 
     The returned Keras model takes a batch of strings (or, with
@@ -145,6 +146,11 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
         task: ``"classification"``, ``"multilabel"`` or ``"regression"``.
         text_pairs: whether each example is two texts (paraphrase, entailment,
             similarity).
+        rebuild_encoder: run the encoder as a Keras ``BertEncoder`` rebuilt in
+            Python with the TF Hub encoder's weights (:func:`tfbert.encoders.rebuild_encoder`)
+            instead of the restored SavedModel: it then follows the Keras dtype
+            policy (bfloat16/float16 mixed precision inside the encoder) and
+            compiles once under XLA. For BERTs exported by tf-models-official.
 
     Example::
 
@@ -163,9 +169,15 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     spec = resolve_model(model or DEFAULT_MODEL, preprocess)
     num_segments = 2 if text_pairs else 1
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
-                              seq_length, pooling, task, num_segments)
+                              seq_length, pooling, task, num_segments, rebuild_encoder)
     preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments)
-    encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
+    if rebuild_encoder:
+        from tfbert.encoders import rebuild_encoder as rebuild
+        ensure_available(spec.encoder)
+        encoder = rebuild(spec.encoder, options=_load_options())
+        encoder.trainable = trainable
+    else:
+        encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
     positions = max_sequence_length(encoder)
     if positions is not None and seq_length > positions:
         raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "

@@ -48,6 +48,7 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: str | None = None
     deterministic: bool = False
+    rebuild_encoder: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "seq_length"):
@@ -191,7 +192,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
           warmup_fraction=0.1, seq_length=128, dropout=0.1, pooling="cls", patience=2,
           monitor="val_loss", seed=42,
           run_dir=None, strategy="auto", callbacks=(), verbose="auto", jit_compile=False,
-          mixed_precision=None, backup_steps=200, deterministic=False):
+          mixed_precision=None, backup_steps=200, deterministic=False, rebuild_encoder=False):
     """Fine-tune a BERT classifier on ``data`` and return a :class:`TrainResult`.
 
     A run that crashed or was killed resumes where it was when called again
@@ -233,12 +234,17 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
             after a crash resumes from there. Removed when training finishes.
         jit_compile: compile training steps with XLA. Off by default: a TF Hub
             encoder (a restored SavedModel) is recompiled on every step when it
-            is trained, which is slower than no XLA (see BENCHMARKS.md).
+            is trained, which is slower than no XLA; a rebuilt encoder
+            (``rebuild_encoder``) compiles once (see BENCHMARKS.md).
         mixed_precision: ``None`` (float32), ``"mixed_float16"`` (GPUs),
-            ``"mixed_bfloat16"`` (TPUs, recent CPUs) or ``"auto"`` (float16 on a
-            GPU, bfloat16 on a TPU, float32 on a CPU): the Keras dtype policy of
-            the layers tfbert builds around the encoder; the output layer stays
-            float32. A TF Hub encoder computes in the dtype it was exported with.
+            ``"mixed_bfloat16"`` (TPUs, CPUs with AVX512-BF16 or AMX) or ``"auto"``
+            (float16 on a GPU, bfloat16 on a TPU, float32 on a CPU): the Keras
+            dtype policy of the layers tfbert builds; the output layer stays
+            float32. A TF Hub encoder computes in the dtype it was exported
+            with; a rebuilt one follows the policy.
+        rebuild_encoder: run the encoder as a Keras ``BertEncoder`` rebuilt with
+            the TF Hub encoder's weights (see :func:`~tfbert.build_classifier`),
+            so that ``mixed_precision`` and ``jit_compile`` reach inside it.
         verbose: Keras' progress display (``"auto"``: a progress bar).
     """
     given_model = model if isinstance(model, tf_keras.Model) else None
@@ -252,7 +258,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, seq_length=seq_length, dropout=dropout,
         pooling=pooling, patience=patience, monitor=monitor, seed=seed, jit_compile=jit_compile,
-        mixed_precision=mixed_precision, deterministic=deterministic)
+        mixed_precision=mixed_precision, deterministic=deterministic,
+        rebuild_encoder=rebuild_encoder)
     _check_trainable(data)
     try:
         check_task(data.task, data.num_classes)
@@ -280,7 +287,8 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
             classifier = build_classifier(source, num_classes=data.num_classes,
                                           dropout=dropout, seq_length=seq_length,
                                           pooling=pooling, task=data.task,
-                                          text_pairs=data.text_pairs)
+                                          text_pairs=data.text_pairs,
+                                          rebuild_encoder=rebuild_encoder)
             classifier.core.get_layer("classifier").bias.assign(
                 initial_bias(data.train, data.num_classes))
         else:

@@ -1,0 +1,92 @@
+"""Rebuilt encoders: a TF Hub BERT as a Keras BertEncoder with the same weights and outputs."""
+import numpy as np
+import pytest
+
+from tfbert.errors import ModelError
+
+TEXTS = ["a great film", "an awful, awful film that never ends", ""]
+
+
+def _copy_head(source, target):
+    target.core.get_layer("classifier").set_weights(
+        source.core.get_layer("classifier").get_weights())
+
+
+@pytest.mark.parametrize("fixture", ["tiny_model", "minilm"])
+def test_rebuilt_encoder_gives_the_hub_layers_logits(fixture, request):
+    """The tiny model uses tanh GELU, MiniLM exact GELU: each rebuild finds its own."""
+    from tfbert._tf import tf
+    from tfbert.models import build_classifier
+    folder = request.getfixturevalue(fixture)
+    hub_model = build_classifier(folder, num_classes=3, seq_length=32)
+    rebuilt = build_classifier(folder, num_classes=3, seq_length=32, rebuild_encoder=True)
+    _copy_head(hub_model, rebuilt)
+    texts = tf.constant(TEXTS)
+    np.testing.assert_allclose(rebuilt(texts).numpy(), hub_model(texts).numpy(), atol=1e-5)
+    assert rebuilt.config.rebuild_encoder and not hub_model.config.rebuild_encoder
+    assert len(rebuilt.core.trainable_weights) == len(hub_model.core.trainable_weights)
+
+
+def test_rebuilt_encoder_computes_in_bfloat16_under_mixed_precision(tiny_model):
+    """The point of rebuilding: a TF Hub layer keeps the dtype it was exported with."""
+    from tfbert._tf import tf, tf_keras
+    from tfbert.models import build_classifier
+    from tfbert.training import _dtype_policy
+    reference = build_classifier(tiny_model, num_classes=2, seq_length=32)
+    with _dtype_policy("mixed_bfloat16"):
+        model = build_classifier(tiny_model, num_classes=2, seq_length=32, rebuild_encoder=True)
+    _copy_head(reference, model)
+    encoder = next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))
+    assert encoder.compute_dtype == "bfloat16"
+    assert all(weight.dtype == tf.float32 for weight in encoder.weights)   # float32 masters
+    assert tf_keras.mixed_precision.global_policy().name == "float32"      # put back
+    texts = tf.constant(TEXTS)
+    logits = model(texts)
+    assert logits.dtype == tf.float32
+    # bfloat16 keeps 8 bits of mantissa: close to the float32 logits, not equal.
+    np.testing.assert_allclose(logits.numpy(), reference(texts).numpy(), atol=0.1)
+
+
+def test_an_encoder_that_is_not_a_tf_models_bert_is_refused(tmp_path):
+    from tfbert._tf import tf
+    from tfbert.encoders import rebuild_encoder
+
+    class NotBert(tf.Module):
+        def __init__(self):
+            self.kernel = tf.Variable(tf.ones([4, 4]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4])])
+        def __call__(self, x):
+            return tf.matmul(x, self.kernel)
+    tf.saved_model.save(NotBert(), str(tmp_path / "encoder"))
+    with pytest.raises(ModelError, match=r"encoder is not a BERT encoder exported by "
+                                         r"tf-models-official.*rebuild_encoder=False"):
+        rebuild_encoder(str(tmp_path / "encoder"))
+
+
+def test_train_a_rebuilt_encoder_in_bfloat16_with_xla_then_export(tiny_model, imdb_small,
+                                                                   tmp_path):
+    """The combination the flags exist for: XLA compiles the whole step (the encoder is no
+    restored SavedModel), the encoder computes in bfloat16, and the export takes strings."""
+    from tfbert._tf import tf
+    from tfbert.data import TextData
+    from tfbert.export import export_model, load_model
+    from tfbert.training import train
+    train_split, validation = imdb_small.train, imdb_small.validation
+    small = TextData(train_split.take(np.linspace(0, len(train_split) - 1, 64).astype(int)),
+                     validation.take(np.linspace(0, len(validation) - 1, 32).astype(int)),
+                     None, imdb_small.label_names, "imdb (64)")
+    result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
+                   learning_rate=1e-3, mixed_precision="mixed_bfloat16", jit_compile=True,
+                   rebuild_encoder=True, run_dir=str(tmp_path / "run"), verbose=0)
+    assert np.isfinite(result.history["loss"]).all()
+    assert result.config.rebuild_encoder and result.model.config.rebuild_encoder
+    encoder = next(layer for layer in result.model.core.layers
+                   if layer.name.startswith("bert_encoder"))
+    assert encoder.compute_dtype == "bfloat16" and encoder.trainable
+    path = export_model(result.model, str(tmp_path / "export"), small.label_names)
+    texts = list(imdb_small.test.texts[:4])
+    expected = tf.sigmoid(result.model(tf.constant(texts))).numpy()[:, 0]
+    # bfloat16 rounding depends on the batch's padded length: close, not equal.
+    np.testing.assert_allclose(load_model(path).predict_proba(texts)[:, 1], expected,
+                               atol=1e-2)
