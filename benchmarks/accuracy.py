@@ -99,8 +99,8 @@ def run(args):
     result = train(data, model="all-minilm-l6-v2", epochs=args.epochs, batch_size=args.batch_size,
                    learning_rate=args.learning_rate, seq_length=args.seq_length,
                    pooling=args.pooling, seed=args.seed, patience=args.epochs,
-                   monitor=args.monitor,
-                   run_dir=run_dir, verbose=2)
+                   monitor=args.monitor, mixed_precision=args.mixed_precision,
+                   rebuild_encoder=args.rebuild_encoder, run_dir=run_dir, verbose=2)
     train_wall = time.perf_counter() - start
     start = time.perf_counter()
     metrics = evaluate(result.model, data.test, data.label_names, thresholds=result.thresholds,
@@ -175,6 +175,11 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--monitor", default="val_loss",
                         help="the validation figure that picks the epoch kept (tfbert.train)")
+    parser.add_argument("--mixed-precision", choices=("mixed_bfloat16", "mixed_float16"),
+                        help="tfbert.train's dtype policy (with --rebuild-encoder it reaches the "
+                             "encoder)")
+    parser.add_argument("--rebuild-encoder", action="store_true",
+                        help="run the encoder as a rebuilt Keras BertEncoder")
     parser.add_argument("--note", default="")
     parser.add_argument("--table", action="store_true", help="rewrite BENCHMARKS.md's table")
     args = parser.parse_args()

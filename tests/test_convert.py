@@ -148,11 +148,15 @@ def make_hf_checkpoint(folder, config_changes=None, drop=(), extra=None, tokeniz
     return str(folder)
 
 
-def test_tiny_checkpoint_converts_exactly(tmp_path):
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_tiny_checkpoint_converts_exactly(tmp_path, policy):
+    """Also when the conversion happens inside a mixed-precision training run (train()
+    resolves its model under the run's dtype policy): the export must stay float32."""
     import tensorflow_hub as hub
-    from tfbert._tf import tf
+    from tfbert._tf import dtype_policy, tf
     source = make_hf_checkpoint(tmp_path / "hf")
-    out = convert_hf(source, str(tmp_path / "tf"))
+    with dtype_policy(policy):
+        out = convert_hf(source, str(tmp_path / "tf"))
     texts = ["The film was great!", "Cafe, a b c."]
     ids = hub.load(os.path.join(out, "preprocess"))(tf.constant(texts))
     reference = _reference_ids(os.path.join(source, "vocab.txt"), texts, 64)  # 64 positions

@@ -31,9 +31,9 @@ def test_rebuilt_encoder_computes_in_bfloat16_under_mixed_precision(tiny_model):
     """The point of rebuilding: a TF Hub layer keeps the dtype it was exported with."""
     from tfbert._tf import tf, tf_keras
     from tfbert.models import build_classifier
-    from tfbert.training import _dtype_policy
+    from tfbert._tf import dtype_policy
     reference = build_classifier(tiny_model, num_classes=2, seq_length=32)
-    with _dtype_policy("mixed_bfloat16"):
+    with dtype_policy("mixed_bfloat16"):
         model = build_classifier(tiny_model, num_classes=2, seq_length=32, rebuild_encoder=True)
     _copy_head(reference, model)
     encoder = next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))

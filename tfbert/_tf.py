@@ -4,6 +4,7 @@ Every tfbert module imports TensorFlow from here::
 
     from tfbert._tf import tf, tf_keras
 """
+import contextlib
 import warnings
 
 import tfbert._setup  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
@@ -31,4 +32,17 @@ if ".".join(_text_version.split(".")[:2]) != _MINOR:
         f"tensorflow-text {_text_version} does not match tensorflow {tf.__version__}: their "
         f"ops are built for one TensorFlow version each. {_FIX}")
 
-__all__ = ["tf", "tf_keras"]
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy set to ``name`` while layers are built, then put back."""
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+__all__ = ["tf", "tf_keras", "dtype_policy"]

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from tfbert._tf import tf, tf_keras
+from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.errors import ModelError
 
 
@@ -67,17 +67,19 @@ def write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_wei
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out_dir) + "-", dir=parent)
     try:
-        encoder = export_tfhub_lib.get_bert_encoder(bert_config)
-        if encoder_weights is not None:
-            encoder_weights(encoder)
-        # export_model restores with Checkpoint(...).restore(), which expects the
-        # object graph that Checkpoint.save() writes (write() is not enough).
-        checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(
-            os.path.join(staging, "checkpoint", "ckpt"))
-        export_tfhub_lib.export_model(
-            os.path.join(staging, "encoder"), bert_config=bert_config,
-            model_checkpoint_path=checkpoint_prefix, with_mlm=False,
-            vocab_file=vocab_file, do_lower_case=do_lower_case)
+        # float32 whatever policy the caller trains under: the export computes in its dtype.
+        with dtype_policy("float32"):
+            encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+            if encoder_weights is not None:
+                encoder_weights(encoder)
+            # export_model restores with Checkpoint(...).restore(), which expects the
+            # object graph that Checkpoint.save() writes (write() is not enough).
+            checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(
+                os.path.join(staging, "checkpoint", "ckpt"))
+            export_tfhub_lib.export_model(
+                os.path.join(staging, "encoder"), bert_config=bert_config,
+                model_checkpoint_path=checkpoint_prefix, with_mlm=False,
+                vocab_file=vocab_file, do_lower_case=do_lower_case)
         export_preprocessing(os.path.join(staging, "preprocess"), vocab_file, do_lower_case,
                              seq_length)
         shutil.rmtree(os.path.join(staging, "checkpoint"))

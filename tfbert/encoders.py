@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from tfbert._tf import tf, tf_keras
+from tfbert._tf import tf_keras
 from tfbert.errors import ModelError
 
 __all__ = ["rebuild_encoder"]

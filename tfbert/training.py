@@ -13,14 +13,13 @@ Example::
     result = tfbert.train(data, model="/models/tiny_bert", epochs=2, run_dir="runs/imdb")
     result.history["val_accuracy"]
 """
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import time
 
-from tfbert._tf import tf, tf_keras
+from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
@@ -282,7 +281,7 @@ def train(data, model=None, *, epochs=5, batch_size=32, learning_rate=3e-5,
     print(f"Training {config.model} on {len(data.train):,} examples "
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
     policy = resolve_precision(mixed_precision, strategy)
-    with strategy.scope(), _dtype_policy(policy):
+    with strategy.scope(), dtype_policy(policy):
         if given_model is None:
             classifier = build_classifier(source, num_classes=data.num_classes,
                                           dropout=dropout, seq_length=seq_length,
@@ -427,17 +426,6 @@ def resolve_precision(mixed_precision, strategy):
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
     return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
-
-
-@contextlib.contextmanager
-def _dtype_policy(name):
-    """Keras' global dtype policy set to ``name`` while layers are built, then put back."""
-    previous = tf_keras.mixed_precision.global_policy()
-    tf_keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        tf_keras.mixed_precision.set_global_policy(previous)
 
 
 def initial_bias(split, num_classes):
