@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from tfbert._tf import tf_keras
+from tfbert._tf import dtype_policy, tf_keras
 from tfbert.errors import ModelError
 
 __all__ = ["rebuild_encoder"]
@@ -68,8 +68,8 @@ def _probe_inputs(config, batch_size=2, seq_length=16):
 def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None):
     """The TF Hub encoder at ``handle`` as a Keras ``BertEncoder`` holding its weights.
 
-    The configuration is read off the weights' shapes; the activation (exact or
-    tanh-approximate GELU, which the weights do not tell) is the one whose
+    The configuration is read off the weights' shapes; the activation (exact
+    GELU, tanh-approximate GELU or ReLU, which the weights do not tell) is the one whose
     float32 outputs match the SavedModel's on a probe batch within
     ``tolerance``. ``dropout`` is the encoder's own dropout rate while training
     (BERT's 0.1). Build it under the Keras dtype policy it should compute in.
@@ -90,7 +90,6 @@ def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None):
     config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
     probe = _probe_inputs(config)
     expected = loaded(probe, training=False)["sequence_output"].numpy()
-    policy = tf_keras.mixed_precision.global_policy()
     errors = {}
     # tf_utils.get_activation("gelu") is the tanh approximation; the exact one is passed itself.
     for name, activation in (("exact gelu", tf_keras.activations.gelu), ("tanh gelu", "gelu"),
@@ -106,13 +105,10 @@ def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None):
         for variable_name, variable in own.items():
             variable.assign(weights[variable_name])
         twin = encoder
-        if policy.compute_dtype != "float32":
-            # Compare in float32: a twin sharing the weights' values, computing in float32.
-            tf_keras.mixed_precision.set_global_policy("float32")
-            try:
+        if tf_keras.mixed_precision.global_policy().compute_dtype != "float32":
+            # Compare in float32: a twin with the same weights, computing in float32.
+            with dtype_policy("float32"):
                 twin = export_tfhub_lib.get_bert_encoder(config)
-            finally:
-                tf_keras.mixed_precision.set_global_policy(policy)
             for variable in twin.trainable_variables:
                 variable.assign(own[_name(variable)])
         got = twin(probe, training=False)["sequence_output"].numpy()
