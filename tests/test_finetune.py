@@ -16,4 +16,6 @@ def test_minilm_learns_sst2_from_a_thousand_sentences(minilm, tmp_path):
                    learning_rate=5e-5, run_dir=str(tmp_path), verbose=0)
     metrics = evaluate(result.model, data.test, data.label_names)
     assert metrics["examples"] == 872
-    assert metrics["accuracy"] >= 0.75, metrics  # an untrained head sits near 0.5
+    # An untrained head sits near 0.5. Over seeds this run lands between 0.749 and 0.780
+    # (seeds 42, 1, 2, measured 2026-11-23), so the bar sits below that spread, not inside it.
+    assert metrics["accuracy"] >= 0.72, metrics
