@@ -32,6 +32,16 @@ def run_cli(*args, timeout=600, cwd=None):
                           timeout=timeout, cwd=cwd)
 
 
+def small_imdb(imdb_small):
+    """64 training and 32 validation reviews of both labels (the splits are label-sorted)."""
+    import numpy as np
+    from tfbert.data import TextData
+    train, validation = imdb_small.train, imdb_small.validation
+    return TextData(train.take(np.linspace(0, len(train) - 1, 64).astype(int)),
+                    validation.take(np.linspace(0, len(validation) - 1, 32).astype(int)),
+                    None, imdb_small.label_names, "imdb (64)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cache_dir(request):
     """tfbert's cache, kept in pytest's cache folder so archives are unpacked and packaged

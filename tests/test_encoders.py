@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import small_imdb
 from tfbert.errors import ModelError
 
 TEXTS = ["a great film", "an awful, awful film that never ends", ""]
@@ -69,13 +70,9 @@ def test_train_a_rebuilt_encoder_in_bfloat16_with_xla_then_export(tiny_model, im
     """The combination the flags exist for: XLA compiles the whole step (the encoder is no
     restored SavedModel), the encoder computes in bfloat16, and the export takes strings."""
     from tfbert._tf import tf
-    from tfbert.data import TextData
     from tfbert.export import export_model, load_model
     from tfbert.training import train
-    train_split, validation = imdb_small.train, imdb_small.validation
-    small = TextData(train_split.take(np.linspace(0, len(train_split) - 1, 64).astype(int)),
-                     validation.take(np.linspace(0, len(validation) - 1, 32).astype(int)),
-                     None, imdb_small.label_names, "imdb (64)")
+    small = small_imdb(imdb_small)
     result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
                    learning_rate=1e-3, mixed_precision="mixed_bfloat16", jit_compile=True,
                    rebuild_encoder=True, run_dir=str(tmp_path / "run"), verbose=0)

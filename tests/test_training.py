@@ -2,9 +2,9 @@
 import json
 import os
 
-import numpy as np
-
 import pytest
+
+from conftest import small_imdb
 
 
 def test_training_loss_falls_and_run_outputs_exist(trained):
@@ -22,15 +22,6 @@ def test_training_loss_falls_and_run_outputs_exist(trained):
         config = json.load(f)
     assert config["label_names"] == ["neg", "pos"] and config["epochs"] == 6
     assert trained.examples_per_second > 0
-
-
-def _small(imdb_small):
-    """64 training and 32 validation reviews of both labels (the splits are label-sorted)."""
-    from tfbert.data import TextData
-    train, validation = imdb_small.train, imdb_small.validation
-    return TextData(train.take(np.linspace(0, len(train) - 1, 64).astype(int)),
-                    validation.take(np.linspace(0, len(validation) - 1, 32).astype(int)),
-                    None, imdb_small.label_names, "imdb (64)")
 
 
 def test_optimizer_warms_up_then_decays_linearly():
@@ -61,7 +52,7 @@ def test_strategy_on_cpu_is_the_default_and_names_are_checked():
 def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_small, tmp_path):
     from tfbert._tf import tf
     from tfbert.training import train
-    small = _small(imdb_small)
+    small = small_imdb(imdb_small)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
                    run_dir=str(tmp_path), strategy=strategy, verbose=0)
@@ -75,7 +66,7 @@ def test_best_epoch_by_validation_accuracy(tiny_model, imdb_small, tmp_path):
     from tfbert.errors import TfbertError
     from tfbert.evaluation import evaluate
     from tfbert.training import train
-    small = _small(imdb_small)
+    small = small_imdb(imdb_small)
     with pytest.raises(TfbertError, match="val_pearson.*val_loss, val_accuracy"):
         train(small, model=tiny_model, monitor="val_pearson", run_dir=str(tmp_path / "bad"))
     assert not (tmp_path / "bad").exists()
@@ -99,7 +90,7 @@ def test_mixed_precision_keeps_float32_logits_and_restores_the_policy(tiny_model
                                                                       tmp_path):
     from tfbert._tf import tf_keras
     from tfbert.training import train
-    small = _small(imdb_small)
+    small = small_imdb(imdb_small)
     result = train(small, model=tiny_model, epochs=1, batch_size=16, seq_length=32,
                    learning_rate=1e-3, mixed_precision="mixed_bfloat16", run_dir=str(tmp_path),
                    verbose=0)
@@ -133,7 +124,7 @@ def test_nan_loss_stops_at_once_naming_step_and_rate_and_keeps_best_weights(
     from tfbert._tf import tf, tf_keras
     from tfbert.errors import TrainingError
     from tfbert.training import train
-    small = _small(imdb_small)
+    small = small_imdb(imdb_small)
 
     class PoisonSecondEpoch(tf_keras.callbacks.Callback):
         """Makes the head's weights NaN at the second step of epoch 2."""
@@ -162,7 +153,7 @@ def test_nan_loss_stops_at_once_naming_step_and_rate_and_keeps_best_weights(
 
 def test_same_seed_and_deterministic_ops_give_the_same_run(tiny_model, imdb_small, tmp_path):
     from tfbert.training import train
-    small = _small(imdb_small)
+    small = small_imdb(imdb_small)
     runs = [train(small, model=tiny_model, epochs=2, batch_size=16, seq_length=32,
                   learning_rate=1e-3, seed=7, deterministic=True,
                   run_dir=str(tmp_path / f"run{i}"), verbose=0) for i in range(2)]

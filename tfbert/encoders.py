@@ -65,6 +65,19 @@ def _probe_inputs(config, batch_size=2, seq_length=16):
                 input_type_ids=np.zeros_like(ids))
 
 
+def _with_weights(encoder, weights, handle):
+    """``encoder`` with the values of ``weights`` (name -> variable) assigned, name by name."""
+    own = {_name(v): v for v in encoder.trainable_variables}
+    if sorted(own) != sorted(weights):
+        different = sorted(set(weights) ^ set(own))[:3]
+        raise ModelError(f"{handle}: its weights do not match a BertEncoder's "
+                         f"({', '.join(different)}...); it cannot be rebuilt, use it as a TF "
+                         "Hub layer (rebuild_encoder=False).")
+    for name, variable in own.items():
+        variable.assign(weights[name])
+    return encoder
+
+
 def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None):
     """The TF Hub encoder at ``handle`` as a Keras ``BertEncoder`` holding its weights.
 
@@ -95,25 +108,13 @@ def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None):
     for name, activation in (("exact gelu", tf_keras.activations.gelu), ("tanh gelu", "gelu"),
                              ("relu", "relu")):
         config.hidden_act = activation
-        encoder = export_tfhub_lib.get_bert_encoder(config)
-        own = {_name(v): v for v in encoder.trainable_variables}
-        if sorted(own) != sorted(weights):
-            different = sorted(set(weights) ^ set(own))[:3]
-            raise ModelError(f"{handle}: its weights do not match a BertEncoder's "
-                             f"({', '.join(different)}...); it cannot be rebuilt, use it as a TF "
-                             "Hub layer (rebuild_encoder=False).")
-        for variable_name, variable in own.items():
-            variable.assign(weights[variable_name])
-        twin = encoder
-        if tf_keras.mixed_precision.global_policy().compute_dtype != "float32":
-            # Compare in float32: a twin with the same weights, computing in float32.
-            with dtype_policy("float32"):
-                twin = export_tfhub_lib.get_bert_encoder(config)
-            for variable in twin.trainable_variables:
-                variable.assign(own[_name(variable)])
-        got = twin(probe, training=False)["sequence_output"].numpy()
+        with dtype_policy("float32"):     # compared in float32, whatever the caller's policy
+            candidate = _with_weights(export_tfhub_lib.get_bert_encoder(config), weights, handle)
+        got = candidate(probe, training=False)["sequence_output"].numpy()
         errors[name] = float(np.abs(got - expected).max())
         if errors[name] <= tolerance:
-            return encoder
+            if tf_keras.mixed_precision.global_policy().name == "float32":
+                return candidate
+            return _with_weights(export_tfhub_lib.get_bert_encoder(config), weights, handle)
     raise ModelError(f"{handle}: no BertEncoder rebuild reproduces its outputs (largest "
                      f"differences: {errors}); use it as a TF Hub layer (rebuild_encoder=False).")
