@@ -13,19 +13,28 @@ def _copy_head(source, target):
         source.core.get_layer("classifier").get_weights())
 
 
-@pytest.mark.parametrize("fixture", ["tiny_model", "minilm"])
-def test_rebuilt_encoder_gives_the_hub_layers_logits(fixture, request):
-    """The tiny model uses tanh GELU, MiniLM exact GELU: each rebuild finds its own."""
+def _encoder(model):
+    return next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))
+
+
+@pytest.mark.parametrize("fixture, pooling", [("tiny_model", "cls"), ("minilm", "cls"),
+                                              ("tiny_model", "mean")])
+def test_rebuilt_encoder_gives_the_hub_layers_logits(fixture, pooling, request):
+    """The tiny model uses tanh GELU, MiniLM exact GELU: each rebuild finds its own. With
+    [CLS] pooling the last layer computes the first token only, and the logits stay the same."""
     from tfbert._tf import tf
     from tfbert.models import build_classifier
     folder = request.getfixturevalue(fixture)
-    hub_model = build_classifier(folder, num_classes=3, seq_length=32)
-    rebuilt = build_classifier(folder, num_classes=3, seq_length=32, rebuild_encoder=True)
+    hub_model = build_classifier(folder, num_classes=3, seq_length=32, pooling=pooling)
+    rebuilt = build_classifier(folder, num_classes=3, seq_length=32, pooling=pooling,
+                               rebuild_encoder=True)
     _copy_head(hub_model, rebuilt)
     texts = tf.constant(TEXTS)
     np.testing.assert_allclose(rebuilt(texts).numpy(), hub_model(texts).numpy(), atol=1e-5)
     assert rebuilt.config.rebuild_encoder and not hub_model.config.rebuild_encoder
     assert len(rebuilt.core.trainable_weights) == len(hub_model.core.trainable_weights)
+    tokens_out = _encoder(rebuilt)(rebuilt.preprocessor(texts))["sequence_output"].shape[1]
+    assert tokens_out == (1 if pooling == "cls" else 32)
 
 
 def test_rebuilt_encoder_computes_in_bfloat16_under_mixed_precision(tiny_model):
@@ -37,7 +46,7 @@ def test_rebuilt_encoder_computes_in_bfloat16_under_mixed_precision(tiny_model):
     with dtype_policy("mixed_bfloat16"):
         model = build_classifier(tiny_model, num_classes=2, seq_length=32, rebuild_encoder=True)
     _copy_head(reference, model)
-    encoder = next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))
+    encoder = _encoder(model)
     assert encoder.compute_dtype == "bfloat16"
     assert all(weight.dtype == tf.float32 for weight in encoder.weights)   # float32 masters
     assert tf_keras.mixed_precision.global_policy().name == "float32"      # put back
@@ -78,8 +87,7 @@ def test_train_a_rebuilt_encoder_in_bfloat16_with_xla_then_export(tiny_model, im
                    rebuild_encoder=True, run_dir=str(tmp_path / "run"), verbose=0)
     assert np.isfinite(result.history["loss"]).all()
     assert result.config.rebuild_encoder and result.model.config.rebuild_encoder
-    encoder = next(layer for layer in result.model.core.layers
-                   if layer.name.startswith("bert_encoder"))
+    encoder = _encoder(result.model)
     assert encoder.compute_dtype == "bfloat16" and encoder.trainable
     path = export_model(result.model, str(tmp_path / "export"), small.label_names)
     texts = list(imdb_small.test.texts[:4])

@@ -150,7 +150,9 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
             Python with the TF Hub encoder's weights (:func:`tfbert.encoders.rebuild_encoder`)
             instead of the restored SavedModel: it then follows the Keras dtype
             policy (bfloat16/float16 mixed precision inside the encoder) and
-            compiles once under XLA. For BERTs exported by tf-models-official.
+            compiles once under XLA; with ``pooling="cls"`` its last layer computes the
+            ``[CLS]`` token only (the same logits, ~1/7 fewer FLOPs for 6 layers). For
+            BERTs exported by tf-models-official.
 
     Example::
 
@@ -174,7 +176,8 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     if rebuild_encoder:
         from tfbert.encoders import rebuild_encoder as rebuild
         ensure_available(spec.encoder)
-        encoder = rebuild(spec.encoder, options=_load_options())
+        # The head reads [CLS] only: the last layer need not compute the other tokens.
+        encoder = rebuild(spec.encoder, options=_load_options(), cls_only=pooling == "cls")
         encoder.trainable = trainable
     else:
         encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
