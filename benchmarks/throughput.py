@@ -501,6 +501,50 @@ def _seconds_per_call(function, reps):
     return (time.perf_counter() - start) / reps
 
 
+# Op groups of a BERT step, matched on profiler event names ("scope/.../name:OpType"); the
+# first pattern that matches wins (the attention's two einsums before the other einsums).
+OP_GROUPS = (("attention scores + weighted sum", r"self_attention/einsum"),
+             ("dense layers (projections, feed-forward)", r"Einsum|MatMul"),
+             ("softmax", r"[Ss]oftmax"), ("layer norm", r"layer_norm|LayerNorm"),
+             ("GELU", r"activation|Gelu|Erf"), ("dropout", r"dropout|Dropout|Random"))
+
+
+def op_seconds(function, reps):
+    """Seconds per call of ``function`` spent in each of :data:`OP_GROUPS` (and ``other``),
+    summed over TensorFlow's compute threads, from a ``tf.profiler`` trace."""
+    import collections
+    import glob
+    import re
+    from tfbert._tf import tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    def run():
+        tf.nest.flatten(function(), expand_composites=True)[-1].numpy()
+
+    run()
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(reps):
+            run()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0],
+                  "rb") as f:
+            space.ParseFromString(f.read())
+    plane = next(p for p in space.planes if p.name == "/host:CPU")
+    seconds = collections.Counter()
+    for line in plane.lines:
+        if not line.name.startswith("tf_Compute"):
+            continue
+        for event in line.events:
+            name = plane.event_metadata[event.metadata_id].name
+            if ":" not in name or name.startswith("ExecutorState"):   # not an op
+                continue
+            group = next((g for g, pattern in OP_GROUPS if re.search(pattern, name)), "other")
+            seconds[group] += event.duration_ps / 1e12 / reps
+    return dict(seconds)
+
+
 def run_breakdown(args):
     """Where tfbert's training step goes on full-length IMDB batches, and what matmuls of the
     encoder's own shapes reach on this CPU: the profile behind the FLOP % figures.
@@ -509,7 +553,8 @@ def run_breakdown(args):
     training mode, forward + backward (gradients of every weight), and the whole Keras
     training step (+ AdamW's update); then ``tf.matmul`` at the shapes of the attention
     projections ([batch x seq, H] x [H, H]) and the feed-forward layer ([batch x seq, H] x
-    [H, F]), in GFLOP/s.
+    [H, F]), in GFLOP/s; then, from a ``tf.profiler`` trace, where inference and forward +
+    backward spend their op time (:func:`op_seconds`).
     """
     import numpy as np
     import tfbert
@@ -530,6 +575,10 @@ def run_breakdown(args):
     @tf.function
     def forward():
         return core(inputs, training=True)
+
+    @tf.function
+    def inference():
+        return core(inputs, training=False)
 
     @tf.function
     def forward_backward():
@@ -553,6 +602,10 @@ def run_breakdown(args):
         "forward_backward_s": _seconds_per_call(lambda: forward_backward()[-1].numpy(), reps),
         "train_step_s": _seconds_per_call(lambda: core.train_on_batch(inputs, labels), reps),
         "matmul_gflops": matmul,
+        "op_seconds": {"inference": op_seconds(inference, reps),
+                       "forward + backward": op_seconds(forward_backward, reps)},
+        "dims": [hidden, model_dims()[1], ffn], "batch_size": args.batch_size,
+        "seq_length": args.seq_length,
     }
 
 
@@ -575,6 +628,35 @@ def format_breakdown(breakdown, gflops, fit_step_s=None):
     rows += ["", "| tf.matmul at the encoder's shapes | GFLOP/s | % of bound |", "|---|---:|---:|"]
     for name, value in breakdown["matmul_gflops"].items():
         rows.append(f"| {name} | {value:.1f} | {100 * value / gflops:.1f} |")
+    if breakdown.get("op_seconds"):
+        rows += ["", format_op_seconds(breakdown, gflops)]
+    return "\n".join(rows)
+
+
+def format_op_seconds(breakdown, gflops):
+    """Markdown: each op group's share of the op time (``tf.profiler``) in inference and in
+    forward + backward, and what the matrix products reach in inference, on one full batch of
+    IMDB reviews."""
+    hidden, layers, ffn = breakdown["dims"]
+    batch, length = breakdown["batch_size"], breakdown["seq_length"]
+    group_flops = {OP_GROUPS[0][0]: layers * 4.0 * batch * length * length * hidden,
+                   OP_GROUPS[1][0]: layers * 2.0 * batch * length * (4 * hidden * hidden
+                                                                     + 2 * hidden * ffn)}
+    parts = breakdown["op_seconds"]
+    inference = parts["inference"]
+    rows = ["| op group (tf.profiler, one full batch) | "
+            + " | ".join(f"{part}: s (share)" for part in parts)
+            + " | inference GFLOP/s (% of bound) |", "|---|" + "---:|" * (len(parts) + 1)]
+    for group in sorted({g for seconds in parts.values() for g in seconds},
+                        key=lambda g: -inference.get(g, 0.0)):
+        cells = [f"{seconds.get(group, 0.0):.3f} "
+                 f"({100 * seconds.get(group, 0.0) / sum(seconds.values()):.0f}%)"
+                 for seconds in parts.values()]
+        rate = ""
+        if group in group_flops and inference.get(group):
+            achieved = group_flops[group] / inference[group] / 1e9
+            rate = f"{achieved:.0f} ({100 * achieved / gflops:.0f}%)"
+        rows.append(f"| {group} | " + " | ".join(cells) + f" | {rate} |")
     return "\n".join(rows)
 
 
