@@ -36,7 +36,8 @@ def _path(*parts):
 
 @pytest.fixture(scope="module")
 def goemotions(minilm, tmp_path_factory):
-    """GoEmotions (28 labels, several per comment): 600 to train, 300 dev, 300 test."""
+    """GoEmotions (28 labels, several per comment): 600 to train, 300 dev, 300 test, 2 epochs
+    (micro F1 0.27-0.29 against 0.12-0.14 for shuffled predictions over seeds 42 and 1)."""
     data = _data("goemotions", source=_path("goemotions", "train.tsv"), text_column=0,
                  label_column=1, task="multilabel",
                  label_names=_path("goemotions", "labels.txt"),
@@ -45,7 +46,7 @@ def goemotions(minilm, tmp_path_factory):
     data.validation = data.validation.take(slice(0, 300))
     data.test = data.test.take(slice(0, 300))
     run_dir = tmp_path_factory.mktemp("goemotions")
-    return data, _train(data, minilm, run_dir, epochs=3), run_dir
+    return data, _train(data, minilm, run_dir, epochs=2), run_dir
 
 
 def test_multiclass_trec_learns_and_reports(minilm, tmp_path):
@@ -122,8 +123,10 @@ def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
                  text_column="#1 String", text_pair_column="#2 String", label_column="Quality",
                  label_names=["different", "paraphrase"],
                  test_data=_path("mrpc", "msr_paraphrase_test.txt"), max_examples=500)
+    data.test = data.test.take(slice(0, 400))
     assert data.text_pairs and data.train.pairs is not None
-    result = _train(data, minilm, tmp_path / "run", epochs=3, seq_length=64)
+    # Average precision after 2 epochs: 0.647-0.658 over seeds 42 and 1, against 0.51 by chance.
+    result = _train(data, minilm, tmp_path / "run", epochs=2, seq_length=64)
     assert result.model.config.num_segments == 2
     assert result.history["loss"][-1] < result.history["loss"][0]
     metrics = evaluate(result.model, data.test, data.label_names, verbose=False)
@@ -166,6 +169,7 @@ def test_regression_stsb_learns_scores(minilm, tmp_path):
     data = _data("stsb", source=_path("stsb", "train.tsv"), text_column="sentence1",
                  text_pair_column="sentence2", label_column="score",
                  test_data=_path("stsb", "dev.tsv"), max_examples=400)
+    data.test = data.test.take(slice(0, 400))
     assert data.task == "regression"
     result = _train(data, minilm, tmp_path / "run", epochs=2, seq_length=48,
                     monitor="val_pearson")

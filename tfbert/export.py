@@ -24,7 +24,8 @@ With ``jit_compile=True`` batches whose longest text fills the sequence length
 (long texts, truncated: the compute-bound case) run the encoder and head
 through XLA, compiled once per batch size; shorter batches run without XLA,
 cut to their longest text. On a 2-core CPU this serves IMDB reviews at 128
-tokens ~1.3x faster (see BENCHMARKS.md). The SavedModel then needs a
+tokens 1.1-1.3x faster, most with a rebuilt encoder (``rebuild_encoder=True``),
+which XLA compiles whole (see BENCHMARKS.md). The SavedModel then needs a
 TensorFlow with XLA's CPU JIT (the pip wheels have it).
 
 Example::
