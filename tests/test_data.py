@@ -69,6 +69,33 @@ def test_archive_members_escaping_the_folder_are_refused(tmp_path, member):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_an_archive_unpacked_by_another_process_meanwhile_is_used(tmp_path, monkeypatch):
+    """Two workers unpacking the same archive into one cache: the later rename finds the
+    folder in place and uses it instead of failing."""
+    member = tarfile.TarInfo("train/pos/0_1.txt")
+    archive = _tar_with(tmp_path, "reviews.tar.gz", member)
+    cache = tmp_path / "cache"
+    extractall = tarfile.TarFile.extractall
+
+    def extract_while_another_process_does_too(self, path, *args, **kwargs):
+        extractall(self, path, *args, **kwargs)
+        other = tmp_path / "other"
+        extractall(self, str(other), *args, **kwargs)
+        (other / "by_the_other_process").write_text("")
+
+    def replace_after_the_other(src, dst, _replace=os.replace):
+        if not os.path.isdir(dst):
+            _replace(str(tmp_path / "other"), dst)      # the other process wins the rename
+        return _replace(src, dst)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", extract_while_another_process_does_too)
+    monkeypatch.setattr(os, "replace", replace_after_the_other)
+    folder = extract_archive(archive, cache_dir=str(cache))
+    assert os.path.isfile(os.path.join(folder, "by_the_other_process"))
+    assert os.path.isfile(os.path.join(folder, "train", "pos", "0_1.txt"))
+    assert [p.name for p in cache.iterdir()] == [os.path.basename(folder)]   # no staging left
+
+
 def test_archive_links_are_refused(tmp_path):
     link = tarfile.TarInfo("train/pos/link.txt")
     link.type = tarfile.SYMTYPE

@@ -430,7 +430,8 @@ def extract_archive(archive, cache_dir=None):
     Members that are links, devices, absolute paths or that climb out with
     ``..`` are refused (naming the member) before anything is written. The
     archive is unpacked into a temporary folder and renamed into place, so an
-    interrupted run leaves no half-unpacked data behind.
+    interrupted run leaves no half-unpacked data behind, and processes unpacking
+    the same archive at once (the workers of a cluster) all end with the one copy.
     """
     archive = os.path.abspath(archive)
     if not archive.lower().endswith(ARCHIVE_SUFFIXES):
@@ -455,7 +456,13 @@ def extract_archive(archive, cache_dir=None):
                 tar.extractall(staging, members=members, filter="data")
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DataError(f"cannot unpack {archive}: {exc}") from None
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+            # Another process (a second worker, notebook or test run) unpacked the same
+            # archive into the same cache meanwhile: its copy is as good as ours.
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
