@@ -154,20 +154,26 @@ def model_dims():
     return config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
 
 
+def layer_flops(queries, keys, dims):
+    """(dense, attention) forward FLOPs of one transformer layer whose ``queries`` tokens
+    attend to ``keys`` tokens: keys and values are projected for every token; queries, the
+    attention output and the feed-forward layer only for the queries (all of them in a
+    full layer, one in a CLS-only last layer)."""
+    hidden, _, ffn = dims
+    dense = (2 * keys * 2 * hidden * hidden
+             + 2 * queries * (2 * hidden * hidden + 2 * hidden * ffn))
+    return dense, 4 * queries * keys * hidden
+
+
 def forward_flops(lengths, dims, units=1, cls_only=False):
     """Forward FLOPs of the encoder (no embeddings), pooler and head for sequences of
-    ``lengths`` tokens; ``cls_only``: the last layer computes the first token only (keys and
-    values still for every token)."""
-    hidden, layers, ffn = dims
+    ``lengths`` tokens; ``cls_only``: the last layer computes the first token only."""
+    hidden, layers, _ = dims
     total = 0.0
     for length in lengths:
         length = float(length)
-        full_layers = layers - 1 if cls_only else layers
-        total += full_layers * (2 * length * (4 * hidden * hidden + 2 * hidden * ffn)
-                                + 4 * length * length * hidden)
-        if cls_only:
-            total += (2 * length * 2 * hidden * hidden
-                      + 2 * (2 * hidden * hidden + 2 * hidden * ffn) + 4 * length * hidden)
+        total += (layers - 1) * sum(layer_flops(length, length, dims))
+        total += sum(layer_flops(1.0 if cls_only else length, length, dims))
         total += 2 * hidden * hidden + 2 * hidden * units
     return total
 
@@ -586,7 +592,8 @@ def run_breakdown(args):
             value = loss(labels, core(inputs, training=True))
         return tape.gradient(value, core.trainable_variables)
 
-    hidden, _, ffn = model_dims()
+    dims = model_dims()
+    hidden, _, ffn = dims
     rows = args.batch_size * args.seq_length
     matmul = {}
     for name, inner, outer in (("attention projection", hidden, hidden),
@@ -597,14 +604,14 @@ def run_breakdown(args):
         matmul[f"{name} [{rows}x{inner}] x [{inner}x{outer}]"] = 2 * rows * inner * outer / seconds / 1e9
     return {
         "tokens_per_example": float(tf.reduce_mean(tf.reduce_sum(inputs["input_mask"], 1))),
-        "forward_flops": forward_flops([args.seq_length] * args.batch_size, model_dims()),
+        "forward_flops": forward_flops([args.seq_length] * args.batch_size, dims),
         "forward_s": _seconds_per_call(lambda: forward().numpy(), reps),
         "forward_backward_s": _seconds_per_call(lambda: forward_backward()[-1].numpy(), reps),
         "train_step_s": _seconds_per_call(lambda: core.train_on_batch(inputs, labels), reps),
         "matmul_gflops": matmul,
         "op_seconds": {"inference": op_seconds(inference, reps),
                        "forward + backward": op_seconds(forward_backward, reps)},
-        "dims": [hidden, model_dims()[1], ffn], "batch_size": args.batch_size,
+        "dims": list(dims), "batch_size": args.batch_size,
         "seq_length": args.seq_length,
     }
 
@@ -637,11 +644,11 @@ def format_op_seconds(breakdown, gflops):
     """Markdown: each op group's share of the op time (``tf.profiler``) in inference and in
     forward + backward, and what the matrix products reach in inference, on one full batch of
     IMDB reviews."""
-    hidden, layers, ffn = breakdown["dims"]
-    batch, length = breakdown["batch_size"], breakdown["seq_length"]
-    group_flops = {OP_GROUPS[0][0]: layers * 4.0 * batch * length * length * hidden,
-                   OP_GROUPS[1][0]: layers * 2.0 * batch * length * (4 * hidden * hidden
-                                                                     + 2 * hidden * ffn)}
+    dims, batch, length = breakdown["dims"], breakdown["batch_size"], breakdown["seq_length"]
+    dense, attention = layer_flops(length, length, dims)
+    layers_times_batch = dims[1] * batch
+    group_flops = {OP_GROUPS[0][0]: layers_times_batch * attention,
+                   OP_GROUPS[1][0]: layers_times_batch * dense}
     parts = breakdown["op_seconds"]
     inference = parts["inference"]
     rows = ["| op group (tf.profiler, one full batch) | "
