@@ -1,7 +1,8 @@
 """Metrics from predicted probabilities (or scores) for three tasks, and reports.
 
-Computed in NumPy from what a model (in memory or exported) outputs, so
-training, ``tfbert evaluate`` and any service report the same numbers:
+Computed by :mod:`tfbert.metrics` (scikit-learn, scipy) from what a model (in
+memory or exported) outputs, so training, ``tfbert evaluate`` and any service
+report the same numbers:
 
 * ``"classification"`` (one label per text): cross-entropy loss, accuracy,
   precision/recall/F1 per label, macro and weighted averages, the confusion
@@ -28,14 +29,11 @@ import tempfile
 
 import numpy as np
 
+from tfbert import metrics as _metrics
 from tfbert.data import TASKS
 from tfbert.errors import DataError
+from tfbert.metrics import THRESHOLD_GRID, tune_thresholds  # noqa: F401  (public here too)
 from tfbert.tasks import scores_from_logits
-# Decision thresholds tune_thresholds tries: a fixed grid gives the same answer
-# on every run and costs one vectorised comparison per label, while searching
-# every distinct probability overfits small validation sets.
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
-_PR_CURVE_POINTS = 200
 
 
 def probabilities_from_logits(logits):
@@ -72,278 +70,12 @@ def compute_metrics(labels, probabilities, label_names, task="classification", t
                         task="multilabel", thresholds=[0.5, 0.3])["subset_accuracy"]   # 1.0
     """
     if task == "classification":
-        return _classification_metrics(labels, probabilities, label_names)
+        return _metrics.classification_metrics(labels, probabilities, label_names)
     if task == "multilabel":
-        return _multilabel_metrics(labels, probabilities, label_names, thresholds)
+        return _metrics.multilabel_metrics(labels, probabilities, label_names, thresholds)
     if task == "regression":
-        return _regression_metrics(labels, probabilities, label_names)
+        return _metrics.regression_metrics(labels, probabilities, label_names)
     raise DataError(f"unknown task {task!r}: use one of {', '.join(TASKS)}.")
-
-
-def _check_not_empty(labels):
-    if np.size(labels) == 0:
-        raise DataError("cannot evaluate on an empty split.")
-
-
-def _shape_error(what, labels, probabilities):
-    return DataError(f"{what}: labels have shape {tuple(np.shape(labels))} but predictions "
-                     f"have shape {tuple(np.shape(probabilities))}.")
-
-
-def _ratio(numerator, denominator):
-    """Elementwise ``numerator / denominator``, 0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator),
-                     where=denominator > 0)
-
-
-def _scores(true_pos, false_pos, false_neg):
-    """Precision, recall and F1 from counts (arrays or scalars), 0 when undefined."""
-    precision = _ratio(true_pos, true_pos + false_pos)
-    recall = _ratio(true_pos, true_pos + false_neg)
-    f1 = _ratio(2 * true_pos, 2 * true_pos + false_pos + false_neg)
-    return precision, recall, f1
-
-
-def _prf(precision, recall, f1):
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
-
-
-def _classification_metrics(labels, probabilities, label_names):
-    labels = np.asarray(labels, dtype=np.int64)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    _check_not_empty(labels)
-    num_classes = len(label_names)
-    if (labels.ndim != 1 or probabilities.ndim != 2 or len(probabilities) != len(labels)
-            or probabilities.shape[1] != num_classes):
-        raise _shape_error(f"classification with {num_classes} labels expects labels [n] and "
-                           f"probabilities [n, {num_classes}]", labels, probabilities)
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise DataError(f"label ids must be in 0..{num_classes - 1} "
-                        f"({', '.join(map(str, label_names))}); got {int(labels.min())}.."
-                        f"{int(labels.max())}.")
-    predicted = probabilities.argmax(axis=-1)
-    picked = probabilities[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    true_pos = np.diag(confusion)
-    support = confusion.sum(axis=1)
-    precision, recall, f1 = _scores(true_pos, confusion.sum(axis=0) - true_pos,
-                                    support - true_pos)
-    if num_classes == 2:
-        chosen = slice(1, 2)
-        average = f"binary (positive label {label_names[1]!r})"
-    else:
-        chosen = slice(None)
-        average = "macro"
-    weights = support / support.sum()
-    metrics = {
-        "examples": int(len(labels)),
-        "task": "classification",
-        "loss": loss,
-        "accuracy": float(true_pos.sum() / len(labels)),
-        "precision": float(precision[chosen].mean()),
-        "recall": float(recall[chosen].mean()),
-        "f1": float(f1[chosen].mean()),
-        "average": average,
-        "label_names": list(label_names),
-        "confusion_matrix": confusion.tolist(),
-        "per_label": _per_label(label_names, precision, recall, f1, support),
-        "macro": _prf(precision.mean(), recall.mean(), f1.mean()),
-        "weighted": _prf(weights @ precision, weights @ recall, weights @ f1),
-    }
-    if num_classes == 2:
-        curve_precision, curve_recall, curve_thresholds = _pr_curve(labels == 1,
-                                                                    probabilities[:, 1])
-        metrics["average_precision"] = _average_precision(curve_precision, curve_recall)
-        metrics["pr_curve"] = _subsample_curve(curve_precision, curve_recall, curve_thresholds)
-    return metrics
-
-
-def _per_label(label_names, precision, recall, f1, support, thresholds=None):
-    table = {}
-    for i, name in enumerate(label_names):
-        row = {**_prf(precision[i], recall[i], f1[i]), "support": int(support[i])}
-        if thresholds is not None:
-            row["threshold"] = float(thresholds[i])
-        table[str(name)] = row
-    return table
-
-
-def _pr_curve(positive, scores):
-    """Precision, recall and thresholds as sklearn's ``precision_recall_curve`` returns them.
-
-    Thresholds are the distinct scores in increasing order; precision and recall
-    have one more entry, the point (recall 0, precision 1) no threshold reaches.
-    """
-    order = np.argsort(-scores, kind="mergesort")
-    scores, positive = scores[order], positive[order].astype(np.float64)
-    last_of_each_score = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    true_pos = np.cumsum(positive)[last_of_each_score]
-    precision = true_pos / (last_of_each_score + 1)
-    recall = true_pos / true_pos[-1] if true_pos[-1] > 0 else np.zeros_like(true_pos)
-    return (np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0],
-            scores[last_of_each_score][::-1])
-
-
-def _average_precision(precision, recall):
-    """Area under the precision-recall curve as a step sum: sum_n (R_n - R_n-1) P_n.
-
-    Like sklearn's ``average_precision_score`` (no interpolation); 0 when there
-    are no positives.
-    """
-    return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
-
-
-def _subsample_curve(precision, recall, thresholds, points=_PR_CURVE_POINTS):
-    """The curve as lists, thinned to about ``points`` evenly spaced thresholds."""
-    keep = np.arange(len(thresholds))
-    if len(thresholds) > points:
-        keep = np.unique(np.linspace(0, len(thresholds) - 1, points).round().astype(np.int64))
-    return {"precision": np.r_[precision[keep], precision[-1]].tolist(),
-            "recall": np.r_[recall[keep], recall[-1]].tolist(),
-            "thresholds": thresholds[keep].tolist()}
-
-
-def _multilabel_arrays(labels, probabilities, label_names, thresholds):
-    """Boolean truth, probabilities and thresholds, checked against each other."""
-    labels = np.asarray(labels, dtype=np.float64)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    _check_not_empty(labels)
-    k = len(label_names)
-    if labels.shape != probabilities.shape or labels.ndim != 2 or labels.shape[1] != k:
-        raise _shape_error(f"multilabel with {k} labels expects multi-hot labels and "
-                           f"probabilities, both [n, {k}]", labels, probabilities)
-    thresholds = np.full(k, 0.5) if thresholds is None else np.asarray(thresholds, np.float64)
-    if thresholds.shape != (k,):
-        raise DataError(f"expected {k} thresholds (one per label), got shape "
-                        f"{thresholds.shape}.")
-    return labels > 0.5, probabilities, thresholds
-
-
-def _multilabel_metrics(labels, probabilities, label_names, thresholds):
-    truth, probabilities, thresholds = _multilabel_arrays(labels, probabilities, label_names,
-                                                          thresholds)
-    predicted = probabilities >= thresholds
-    clipped = np.clip(probabilities, 1e-12, 1 - 1e-12)
-    loss = float(-np.mean(np.where(truth, np.log(clipped), np.log(1 - clipped))))
-    true_pos = (truth & predicted).sum(axis=0)
-    false_pos = (~truth & predicted).sum(axis=0)
-    false_neg = (truth & ~predicted).sum(axis=0)
-    precision, recall, f1 = _scores(true_pos, false_pos, false_neg)
-    subset_accuracy = float(np.all(truth == predicted, axis=1).mean())
-    return {
-        "examples": int(len(truth)),
-        "task": "multilabel",
-        "loss": loss,
-        "thresholds": thresholds.tolist(),
-        "per_label": _per_label(label_names, precision, recall, f1, truth.sum(axis=0),
-                                thresholds),
-        "micro": _prf(*_scores(true_pos.sum(), false_pos.sum(), false_neg.sum())),
-        "macro": _prf(precision.mean(), recall.mean(), f1.mean()),
-        "precision": float(precision.mean()),
-        "recall": float(recall.mean()),
-        "f1": float(f1.mean()),
-        "subset_accuracy": subset_accuracy,
-        "accuracy": subset_accuracy,
-        "average": "macro over labels",
-        "label_names": list(label_names),
-    }
-
-
-def _regression_arrays(labels, predictions):
-    """Labels and predicted scores as ``[n]`` arrays (``[n, 1]`` is accepted too)."""
-    labels = np.asarray(labels, dtype=np.float64)
-    predictions = np.asarray(predictions, dtype=np.float64)
-    _check_not_empty(labels)
-    flat_labels, flat_predictions = labels, predictions
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        flat_labels = labels[:, 0]
-    if predictions.ndim == 2 and predictions.shape[1] == 1:
-        flat_predictions = predictions[:, 0]
-    if flat_labels.ndim != 1 or flat_labels.shape != flat_predictions.shape:
-        raise _shape_error("regression expects labels [n] and predicted scores [n] or [n, 1]",
-                           labels, predictions)
-    return flat_labels, flat_predictions
-
-
-def _regression_metrics(labels, predictions, label_names):
-    labels, predictions = _regression_arrays(labels, predictions)
-    errors = predictions - labels
-    mse = float(np.mean(errors ** 2))
-    return {
-        "examples": int(len(labels)),
-        "task": "regression",
-        "loss": mse,
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        "mae": float(np.mean(np.abs(errors))),
-        "pearson": _pearson(labels, predictions),
-        "spearman": _pearson(_ranks(labels), _ranks(predictions)),
-        "label_names": list(label_names) if label_names is not None else [],
-    }
-
-
-def _pearson(x, y):
-    """Pearson correlation; NaN when either side is constant (it is undefined there)."""
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
-    return float(np.sum(dx * dy) / denominator) if denominator > 0 else float("nan")
-
-
-def _ranks(values):
-    """1-based ranks; tied values share the mean of their ranks: ``[1, 5, 5] -> [1, 2.5, 2.5]``."""
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    sizes = np.diff(np.r_[starts, len(values)])
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat(starts + (sizes + 1) / 2, sizes)
-    return ranks
-
-
-def tune_thresholds(labels, probabilities, candidates=None):
-    """Per-label decision thresholds maximising each label's F1 on (validation) data.
-
-    Tune on a validation split, then pass the result as ``thresholds`` to
-    :func:`compute_metrics` on the test split: rare labels often need a
-    threshold well below 0.5 to be predicted at all.
-
-    Args:
-        labels: ``[n, k]`` multi-hot 0/1 labels.
-        probabilities: ``[n, k]`` independent sigmoid probabilities.
-        candidates: thresholds to try; default ``0.05, 0.06, ..., 0.95``. A
-            fixed grid is stable (the same answer on every run, no threshold
-            fitted to a single example's probability) and fast (one comparison
-            per candidate).
-
-    Returns:
-        ``[k]`` thresholds. Among equally good candidates, the one closest to
-        0.5 wins (the lower one on an exact tie); a label with no positives in
-        the data keeps 0.5.
-
-    Example::
-
-        thresholds = tune_thresholds(data.validation.labels, val_probabilities)
-        compute_metrics(test_labels, test_probabilities, names, "multilabel", thresholds)
-    """
-    num_labels = np.shape(labels)[1] if np.ndim(labels) == 2 else 0
-    truth, probabilities, _ = _multilabel_arrays(labels, probabilities, range(num_labels), None)
-    candidates = np.sort(THRESHOLD_GRID if candidates is None else np.asarray(candidates, float))
-    # Closest to 0.5 first (the lower on a tie), so argmax picks it among equal F1s.
-    candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="mergesort")]
-    thresholds = np.full(truth.shape[1], 0.5)
-    for j in range(truth.shape[1]):
-        if not truth[:, j].any():
-            continue
-        predicted = probabilities[:, j, None] >= candidates[None, :]
-        positive = truth[:, j, None]
-        f1 = _scores((positive & predicted).sum(0), (~positive & predicted).sum(0),
-                     (positive & ~predicted).sum(0))[2]
-        thresholds[j] = candidates[int(np.argmax(f1))]
-    return thresholds
 
 
 def worst_mistakes(texts, labels, probabilities, label_names, task="classification",
@@ -365,8 +97,8 @@ def worst_mistakes(texts, labels, probabilities, label_names, task="classificati
             print(f"{m['confidence']:.2f} {m['label']} -> {m['predicted']}: {m['text']}")
     """
     if task == "classification":
-        labels = np.asarray(labels, dtype=np.int64)
-        probabilities = np.asarray(probabilities, dtype=np.float64)
+        labels, probabilities = _metrics.classification_arrays(labels, probabilities,
+                                                               label_names)
         predicted = probabilities.argmax(axis=-1)
         score = probabilities[np.arange(len(labels)), predicted]
         wrong = np.flatnonzero(predicted != labels)
@@ -375,8 +107,8 @@ def worst_mistakes(texts, labels, probabilities, label_names, task="classificati
             return {"label": str(label_names[labels[i]]),
                     "predicted": str(label_names[predicted[i]]), "confidence": float(score[i])}
     elif task == "multilabel":
-        truth, probabilities, thresholds = _multilabel_arrays(labels, probabilities,
-                                                              label_names, thresholds)
+        truth, probabilities, thresholds = _metrics.multilabel_arrays(labels, probabilities,
+                                                                      label_names, thresholds)
         predicted = probabilities >= thresholds
         score = np.where(predicted != truth, np.abs(probabilities - truth), -1.0).max(axis=1)
         wrong = np.flatnonzero(score >= 0)
@@ -388,7 +120,7 @@ def worst_mistakes(texts, labels, probabilities, label_names, task="classificati
             return {"labels": names(truth[i]), "predicted": names(predicted[i]),
                     "confidence": float(score[i])}
     elif task == "regression":
-        labels, predicted = _regression_arrays(labels, probabilities)
+        labels, predicted = _metrics.regression_arrays(labels, probabilities)
         score = np.abs(predicted - labels)
         wrong = np.arange(len(labels))
 
