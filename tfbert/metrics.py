@@ -247,7 +247,7 @@ def _subsample_curve(precision, recall, thresholds, points=PR_CURVE_POINTS):
 
 
 def _indicator_scores(truth, predicted, average=None):
-    """sklearn's precision, recall, F1 (and support) of the columns of two ``[n, k]`` bool arrays."""
+    """sklearn's precision, recall, F1 (and support) per column of two ``[n, k]`` bool arrays."""
     from sklearn.metrics import precision_recall_fscore_support
     k = truth.shape[1]
     if k == 1:
