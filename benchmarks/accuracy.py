@@ -33,11 +33,9 @@ import time
 
 import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
-RESULTS = os.path.join(HERE, "results.jsonl")
-TABLE_START, TABLE_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+from records import DATA, REPO, RESULTS_FOLDER, append_record, read_records, replace_section
+
+RESULTS = os.path.join(RESULTS_FOLDER, "results.jsonl")
 
 
 def _path(*parts):
@@ -124,8 +122,7 @@ def run(args):
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "note": args.note,
     }
-    with open(RESULTS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    append_record(RESULTS, record)
     print(json.dumps(record, indent=2))
 
 
@@ -140,8 +137,8 @@ def _metrics_cell(record):
 
 
 def table():
-    with open(RESULTS) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    """Rewrite BENCHMARKS.md between the accuracy markers from every record, and print it."""
+    records = read_records(RESULTS)
     rows = ["| task | eval split | train ex. | epochs | lr | seq | pooling | best by | seed | result "
             "| train wall | train ex/s | eval wall | note |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -153,13 +150,7 @@ def table():
                     f"{_metrics_cell(r)} | {r['train_wall_s'] / 60:.1f} min | "
                     f"{r['train_examples_per_s']:.1f} | {r['eval_wall_s'] / 60:.1f} min | "
                     f"{r.get('note', '')} |")
-    path = os.path.join(REPO, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    head, rest = text.split(TABLE_START)
-    _, tail = rest.split(TABLE_END)
-    with open(path, "w") as f:
-        f.write(head + TABLE_START + "\n" + "\n".join(rows) + "\n" + TABLE_END + tail)
+    replace_section("accuracy", "\n".join(rows))
     print("\n".join(rows))
 
 
