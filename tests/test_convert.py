@@ -222,16 +222,61 @@ def test_pickled_checkpoint_is_refused_with_a_way_out(tmp_path):
 
 
 def test_interrupted_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
-    import tfbert.convert
+    import tfbert.hub_format
     source = make_hf_checkpoint(tmp_path / "hf")
     (tmp_path / "models").mkdir()
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(tfbert.convert, "export_preprocessing", interrupted)
+    monkeypatch.setattr(tfbert.hub_format, "export_preprocessing", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert_hf(source, str(tmp_path / "models" / "bert"))
     assert os.listdir(tmp_path / "models") == []
+
+
+def test_overwriting_keeps_the_old_model_until_the_new_one_is_in_place(tmp_path, monkeypatch):
+    """convert --overwrite: a failure once the new model is written, before or during the
+    swap, leaves the old model whole; only a finished conversion replaces it."""
+    from tfbert import _fs
+    source = make_hf_checkpoint(tmp_path / "hf")
+    (tmp_path / "models").mkdir()
+    out = tmp_path / "models" / "bert"
+    convert_hf(source, str(out))
+    (out / "old_model_marker").write_text("old")
+    old_files = sorted(os.listdir(out))
+
+    def interrupted_before_swap(staging, target):
+        # The new model is complete in the staging folder...
+        for part in ("encoder", "preprocess"):
+            assert os.path.isfile(os.path.join(staging, part, "saved_model.pb"))
+        raise KeyboardInterrupt                   # ... and the run is stopped right there.
+    with monkeypatch.context() as patch:
+        patch.setitem(_fs._MOVE_IN, "replace", interrupted_before_swap)
+        with pytest.raises(KeyboardInterrupt):
+            convert_hf(source, str(out))
+    assert sorted(os.listdir(out)) == old_files
+    assert os.listdir(tmp_path / "models") == ["bert"]
+
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if os.path.basename(src).startswith(".bert.tmp-"):
+            raise OSError("disk full while swapping in the new model")
+        return real_rename(src, dst)
+    with monkeypatch.context() as patch:
+        patch.setattr(_fs.os, "rename", rename)
+        with pytest.raises(OSError, match="disk full"):
+            convert_hf(source, str(out))
+    assert sorted(os.listdir(out)) == old_files
+    assert os.listdir(tmp_path / "models") == ["bert"]
+
+    with pytest.raises(ConversionError, match="bert already exists"):
+        convert_hf(source, str(out), if_exists="refuse")
+    assert sorted(os.listdir(out)) == old_files
+
+    convert_hf(source, str(out))
+    assert sorted(os.listdir(out)) == ["encoder", "preprocess"]   # replaced, marker gone
+    assert os.listdir(tmp_path / "models") == ["bert"]            # nothing set aside is left
 
 
 def test_cli_convert(tmp_path):

@@ -1,25 +1,18 @@
-"""Write BERT models in the TF Hub format that tfbert (and TF Hub users) consume.
+"""Convert a Hugging Face BERT checkpoint into the TF Hub format tfbert consumes.
 
-A TF Hub-format BERT model is a pair of SavedModels: ``preprocess/`` (raw
-strings to ``input_word_ids``/``input_mask``/``input_type_ids``, with
-``tokenize`` and ``bert_pack_inputs`` sub-objects) and ``encoder/`` (those ids
-to ``pooled_output``/``sequence_output``). The encoder is written with
-tf-models-official's own export code (``official.nlp.tools.export_tfhub_lib``);
-the preprocessor keeps that code's structure and signatures, with one change:
-it normalizes text exactly as the original BERT tokenizer does (lower-case,
-NFD, strip accents, no NFKC compatibility folding), so that '…', '½' or '™'
-map to the same ids as in the checkpoint's own tokenizer.
-
-- :func:`convert_hf` turns a Hugging Face BERT checkpoint (``config.json``,
-  ``model.safetensors``, ``vocab.txt`` or ``tokenizer.json``) into such a pair;
-- :func:`build_tiny_model` writes a small random one for tests and demos.
+:func:`convert_hf` reads ``config.json``, ``model.safetensors`` and
+``vocab.txt`` (or a WordPiece ``tokenizer.json``), refuses what it cannot
+reproduce faithfully (:class:`~tfbert.errors.ConversionError`), maps every
+tensor onto tf-models-official's ``BertEncoder`` and writes ``preprocess/`` +
+``encoder/`` with :func:`tfbert.hub_format.write_hub_model`.
+``build_tiny_model`` (from :mod:`tfbert.hub_format`) and ``ConversionError``
+(from :mod:`tfbert.errors`) stay importable from here.
 
 Example::
 
     from tfbert.convert import convert_hf
     convert_hf("all-MiniLM-L6-v2/", "models/minilm")     # then build_classifier("models/minilm")
 """
-import collections
 import hashlib
 import json
 import math
@@ -32,187 +25,13 @@ import time
 
 import numpy as np
 
-from tfbert._tf import dtype_policy, tf, tf_keras
-from tfbert.errors import ModelError
+from tfbert._tf import tf_keras
+from tfbert.errors import ConversionError
+from tfbert.hub_format import build_tiny_model, write_hub_model
 
+__all__ = ["ConversionError", "build_tiny_model", "convert_hf", "sha256_of", "read_hf_config",
+           "read_hf_tokenizer", "load_hf_weights", "assign_hf_weights"]
 
-class ConversionError(ModelError):
-    """A checkpoint that cannot be converted faithfully; the message names what and why."""
-
-
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-def write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_weights=None,
-                    seq_length=128):
-    """Export a BertEncoder (random or given weights) as ``out_dir/{preprocess,encoder}``.
-
-    Args:
-        out_dir: the folder to create; written in a temporary sibling folder and
-            renamed into place at the end, so an interrupted run leaves nothing.
-        bert_config: an ``official.legacy.bert.configs.BertConfig``.
-        vocab_file: the WordPiece vocabulary (one token a line).
-        do_lower_case: whether the preprocessor lower-cases its input.
-        encoder_weights: optional callable ``f(encoder)`` that fills the weights
-            of the freshly built ``BertEncoder`` before it is checkpointed.
-        seq_length: the preprocessor's default sequence length.
-
-    Returns:
-        ``out_dir``.
-    """
-    from official.nlp.tools import export_tfhub_lib
-
-    out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out_dir) + "-", dir=parent)
-    try:
-        # float32 whatever policy the caller trains under: the export computes in its dtype.
-        with dtype_policy("float32"):
-            encoder = export_tfhub_lib.get_bert_encoder(bert_config)
-            if encoder_weights is not None:
-                encoder_weights(encoder)
-            # export_model restores with Checkpoint(...).restore(), which expects the
-            # object graph that Checkpoint.save() writes (write() is not enough).
-            checkpoint_prefix = tf.train.Checkpoint(encoder=encoder).save(
-                os.path.join(staging, "checkpoint", "ckpt"))
-            export_tfhub_lib.export_model(
-                os.path.join(staging, "encoder"), bert_config=bert_config,
-                model_checkpoint_path=checkpoint_prefix, with_mlm=False,
-                vocab_file=vocab_file, do_lower_case=do_lower_case)
-        export_preprocessing(os.path.join(staging, "preprocess"), vocab_file, do_lower_case,
-                             seq_length)
-        shutil.rmtree(os.path.join(staging, "checkpoint"))
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
-
-
-def build_vocab(texts, size=2000):
-    """A small lower-cased WordPiece vocabulary: special tokens, frequent words, characters.
-
-    Every character seen gets a token and a ``##`` continuation token, so any
-    text of those characters tokenizes without ``[UNK]``.
-    """
-    words = collections.Counter()
-    chars = set()
-    for text in texts:
-        lowered = text.lower()
-        words.update(re.findall(r"\w+|[^\w\s]", lowered))
-        chars.update(c for c in lowered if not c.isspace())
-    vocab = list(SPECIAL_TOKENS)
-    vocab += sorted(chars)
-    vocab += ["##" + c for c in sorted(chars)]
-    known = set(vocab)
-    for word, _ in words.most_common():
-        if len(vocab) >= size:
-            break
-        if word not in known:
-            vocab.append(word)
-            known.add(word)
-    return vocab
-
-
-def build_tiny_model(out_dir, texts, vocab_size=2000, hidden_size=128, num_layers=2,
-                     num_heads=2, intermediate_size=512, max_position_embeddings=512,
-                     dropout=0.1, seed=0):
-    """A small randomly initialised BERT in TF Hub format, for tests and offline demos.
-
-    The vocabulary is built from ``texts``; the encoder has ``num_layers``
-    layers of width ``hidden_size``. It learns quickly enough to show a
-    training loop working, not to be accurate. ``dropout`` is the encoder's
-    own (hidden and attention) dropout rate.
-
-    Example::
-
-        from tfbert.convert import build_tiny_model
-        build_tiny_model("/tmp/tiny_bert", ["a great film", "a dull film"])
-    """
-    from official.legacy.bert import configs
-
-    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
-    vocab = build_vocab(texts, size=vocab_size)
-    tf_keras.utils.set_random_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        vocab_file = os.path.join(tmp, "vocab.txt")
-        with open(vocab_file, "w", encoding="utf-8") as f:
-            f.write("\n".join(vocab) + "\n")
-        config = configs.BertConfig(
-            vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
-            num_attention_heads=num_heads, intermediate_size=intermediate_size,
-            hidden_act="gelu", max_position_embeddings=max_position_embeddings,
-            type_vocab_size=2, hidden_dropout_prob=dropout,
-            attention_probs_dropout_prob=dropout)
-        return write_hub_model(out_dir, config, vocab_file, do_lower_case=True)
-
-
-# ---------------------------------------------------------------------------- preprocessing
-
-def bert_normalize(texts, lower_case):
-    """Clean and (optionally) lower-case text exactly as the original BERT tokenizer does.
-
-    Drops control and format characters (keeping tab, newline, carriage return),
-    turns every Unicode space separator into a plain space, and, when
-    ``lower_case``, lower-cases, decomposes (NFD) and strips combining marks.
-    Unlike ``tensorflow_text``'s ``case_fold_utf8`` there is no NFKC folding.
-    """
-    import tensorflow_text as text
-    texts = tf.strings.regex_replace(texts, r"[^\P{C}\t\n\r]|\x{FFFD}", "")
-    texts = tf.strings.regex_replace(texts, r"[\t\n\r\p{Zs}]", " ")
-    if lower_case:
-        texts = tf.strings.lower(texts, encoding="utf-8")
-        texts = text.normalize_utf8(texts, "NFD")
-        texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-    return texts
-
-
-def _tokenizer_layer(vocab_file, lower_case):
-    from official.nlp.modeling import layers
-
-    class BertTokenizer(layers.BertTokenizer):
-        """tf-models-official's BertTokenizer after :func:`bert_normalize`."""
-
-        def __init__(self, **kwargs):
-            super().__init__(vocab_file=vocab_file, lower_case=False, **kwargs)
-
-        def call(self, inputs):
-            return super().call(bert_normalize(inputs, lower_case))
-
-    return BertTokenizer(name="bert_tokenizer")
-
-
-def export_preprocessing(export_path, vocab_file, do_lower_case, seq_length=128):
-    """Write a TF Hub BERT preprocessing SavedModel that tokenizes like the original BERT.
-
-    Same structure and signatures as ``export_tfhub_lib.export_preprocessing``:
-    the root call (strings -> packed inputs of ``seq_length``), ``tokenize`` and
-    ``bert_pack_inputs`` (with an overridable ``seq_length``).
-    """
-    from official.nlp.modeling import layers
-    from official.nlp.tools import export_tfhub_lib
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local_vocab = os.path.join(tmp, "vocab.txt")
-        shutil.copyfile(vocab_file, local_vocab)
-        tokenize = _tokenizer_layer(local_vocab, do_lower_case)
-        sentences = tf_keras.layers.Input(shape=(), dtype=tf.string, name="sentences")
-        tokens = tokenize(sentences)
-        pack = layers.BertPackInputs(seq_length=seq_length,
-                                     special_tokens_dict=tokenize.get_special_tokens_dict())
-        preprocessing = tf_keras.Model(sentences, pack(tokens))
-        preprocessing.tokenize = tf_keras.Model(sentences, tokens)
-        preprocessing.tokenize.get_special_tokens_dict = tf.train.Checkpoint()
-        preprocessing.tokenize.get_special_tokens_dict.__call__ = tf.function(
-            lambda: tokenize.get_special_tokens_dict(), input_signature=[])
-        preprocessing.bert_pack_inputs = export_tfhub_lib.BertPackInputsSavedModelWrapper(pack)
-        preprocessing.save(export_path, include_optimizer=False, save_format="tf")
-
-
-# ---------------------------------------------------------------------------- Hugging Face
 
 _ACTIVATIONS = {
     # Hugging Face name -> what tf-models-official must be given to compute the same thing.
@@ -450,17 +269,22 @@ def assign_hf_weights(encoder, weights, config):
         raise ConversionError("cannot convert: " + "; ".join(problems) + ".")
 
 
-def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=()):
+def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=(), if_exists="replace"):
     """Convert a Hugging Face BERT checkpoint into a TF Hub-format ``preprocess/`` + ``encoder/``.
 
     Reads ``config.json``, ``model.safetensors`` and ``vocab.txt`` (or a
     WordPiece ``tokenizer.json``); checks the config (BERT architecture,
     activation, layer-norm epsilon, vocabulary size, casing); maps every tensor
     onto tf-models-official's ``BertEncoder``; and writes both SavedModels with
-    its export code, into a temporary folder renamed into place at the end.
+    its export code, into a staging folder renamed into place at the end.
     Exact GELU stays exact. The preprocessor's default sequence length is
     ``seq_length``, capped at the encoder's position embeddings. Progress goes
     to stderr.
+
+    An existing ``out_dir`` is replaced only once the new model is complete
+    (``if_exists="replace"``; an interrupted run keeps the old one), refused
+    (``"refuse"``) or, when another process converted into it meanwhile,
+    kept (``"reuse"``, for a shared cache); see :func:`tfbert._fs.atomic_dir`.
 
     Returns:
         ``out_dir``.
@@ -507,7 +331,8 @@ def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=()):
                       start)
 
         write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_weights=fill,
-                        seq_length=min(seq_length, config["max_position_embeddings"]))
+                        seq_length=min(seq_length, config["max_position_embeddings"]),
+                        if_exists=if_exists)
     _progress(4, 4, f"wrote {out_dir}/preprocess and {out_dir}/encoder", start)
     return out_dir
 

@@ -17,6 +17,10 @@ class ModelError(TfbertError, ValueError):
     """A model name, handle or folder that cannot be used."""
 
 
+class ConversionError(ModelError):
+    """A checkpoint that cannot be converted faithfully; the message names what and why."""
+
+
 class ExportError(TfbertError):
     """An export that could not be written, or does not reproduce the model it came from."""
 
