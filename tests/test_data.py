@@ -6,9 +6,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from tfbert.data import (TextSplit, balanced_subset, extract_archive, infer_task, load_csv,
-                         load_data, load_trec, read_label_names,
-                         load_folder, make_dataset)
+from tfbert.data import (TextSplit, balanced_subset, carve, extract_archive, infer_task,
+                         iter_texts, load_csv, load_data, load_trec, map_label_names,
+                         read_label_names, load_folder, make_dataset)
 from tfbert.errors import DataError
 
 
@@ -83,13 +83,13 @@ def test_an_archive_unpacked_by_another_process_meanwhile_is_used(tmp_path, monk
         extractall(self, str(other), *args, **kwargs)
         (other / "by_the_other_process").write_text("")
 
-    def replace_after_the_other(src, dst, _replace=os.replace):
+    def rename_after_the_other(src, dst, _rename=os.rename):
         if not os.path.isdir(dst):
-            _replace(str(tmp_path / "other"), dst)      # the other process wins the rename
-        return _replace(src, dst)
+            _rename(str(tmp_path / "other"), dst)       # the other process wins the rename
+        return _rename(src, dst)
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", extract_while_another_process_does_too)
-    monkeypatch.setattr(os, "replace", replace_after_the_other)
+    monkeypatch.setattr(os, "rename", rename_after_the_other)
     folder = extract_archive(archive, cache_dir=str(cache))
     assert os.path.isfile(os.path.join(folder, "by_the_other_process"))
     assert os.path.isfile(os.path.join(folder, "train", "pos", "0_1.txt"))
@@ -171,9 +171,9 @@ def test_tfds_offline_fails_fast_with_a_local_alternative(monkeypatch, tmp_path)
 
 def test_tfds_source_reads_text_label_and_label_names(monkeypatch):
     import tensorflow_datasets as tfds
-    import tfbert.data
+    import tfbert.data.sources
     # mock_data replaces reading and preparing; the dataset counts as prepared.
-    monkeypatch.setattr(tfbert.data, "_tfds_prepared", lambda builder: True)
+    monkeypatch.setattr(tfbert.data.sources, "_tfds_prepared", lambda builder: True)
     with tfds.testing.mock_data(num_examples=12):
         data = load_data("imdb")
     assert data.label_names == ["neg", "pos"]
@@ -363,3 +363,105 @@ def test_dynamic_padding_cuts_batches_and_keeps_logits(tiny_model):
     for inputs, _ in shuffled:
         lengths = tf.reduce_sum(inputs["input_mask"], axis=1).numpy()
         assert lengths.min() == lengths.max()
+
+
+# ---------------------------------------------------------------- carve, label names, streaming
+
+def test_the_carve_is_stratified_seeded_and_sized_as_before():
+    labels = [0] * 70 + [1] * 20 + [2] * 10
+    split = TextSplit([f"t{i}" for i in range(100)], labels)
+    for seed in (1, 2, 3):
+        rest, held_out = carve(split, 0.25, seed)
+        assert len(held_out) == 25 and len(rest) == 75       # max(1, round(n * fraction))
+        counts = np.bincount(held_out.labels, minlength=3)
+        assert np.all(np.abs(counts - np.array([70, 20, 10]) * 0.25) <= 1), counts
+        assert not set(rest.texts) & set(held_out.texts)
+    again = carve(split, 0.25, 1)[1]
+    assert list(again.texts) == list(carve(split, 0.25, 1)[1].texts)
+    assert list(again.texts) != list(carve(split, 0.25, 2)[1].texts)
+    # A label with a single example cannot be stratified: seeded, unstratified, same size.
+    lonely = TextSplit([f"t{i}" for i in range(10)], [0] * 9 + [1])
+    rest, held_out = carve(lonely, 0.2, 0)
+    assert len(held_out) == 2 and len(rest) == 8
+
+
+def test_a_folder_honours_label_names_and_refuses_a_label_not_in_them(tmp_path):
+    for split in ("train", "test"):
+        for label in ("neg", "pos"):
+            (tmp_path / split / label).mkdir(parents=True)
+            (tmp_path / split / label / "1.txt").write_text(f"{label} text", encoding="utf-8")
+    splits, names = load_folder(str(tmp_path), label_names=["pos", "neg", "mixed"])
+    assert names == ["pos", "neg", "mixed"]
+    assert splits["train"].texts.tolist() == ["neg text", "pos text"]
+    assert splits["train"].labels.tolist() == [1, 0]
+    data = load_data(str(tmp_path), label_names=["pos", "neg"])
+    assert data.label_names == ["pos", "neg"]
+    assert all(names[label] == text.split()[0] for part in (data.train, data.validation, data.test)
+               for text, label in zip(part.texts, part.labels) for names in [data.label_names])
+    with pytest.raises(DataError, match=r"label 'pos' is not one of the given label names "
+                                        r"\('neg', 'other'\)"):
+        load_data(str(tmp_path), label_names=["neg", "other"])
+
+
+def test_tfds_label_names_are_mapped_onto_the_given_ones():
+    splits = {"train": TextSplit(["a", "b", "c"], [0, 1, 1]), "test": TextSplit(["d"], [0])}
+    mapped, names = map_label_names(splits, ["neg", "pos"], ["pos", "neg"], "TFDS dataset 'x'")
+    assert names == ["pos", "neg"]
+    assert mapped["train"].labels.tolist() == [1, 0, 0] and mapped["test"].labels.tolist() == [1]
+    # A source label that never occurs does not need a name; one that occurs does.
+    mapped, _ = map_label_names({"train": TextSplit(["a"], [1])}, ["neg", "pos", "unsure"],
+                                ["pos"], "x")
+    assert mapped["train"].labels.tolist() == [0]
+    with pytest.raises(DataError, match=r"TFDS dataset 'x': label 'neg' is not one of"):
+        map_label_names(splits, ["neg", "pos"], ["pos"], "TFDS dataset 'x'")
+
+
+def test_tfds_source_honours_label_names(monkeypatch):
+    import tensorflow_datasets as tfds
+    import tfbert.data.sources
+    from tfbert._tf import tf
+    monkeypatch.setattr(tfbert.data.sources, "_tfds_prepared", lambda builder: True)
+    texts = [f"review {i}" for i in range(12)]
+
+    def as_dataset(self, split, **kwargs):      # the same 12 reviews every time: 0 neg, 1 pos
+        return tf.data.Dataset.from_tensor_slices({"text": texts, "label": [i % 2 for i in
+                                                                           range(12)]})
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        data = load_data("imdb", label_names=["pos", "neg"])
+        with pytest.raises(DataError, match=r"'imdb_reviews': label 'neg' is not one of"):
+            load_data("imdb", label_names=["pos"])
+    assert data.label_names == ["pos", "neg"]
+    for part in (data.train, data.validation, data.test):
+        expected = [1 - int(text.split()[1]) % 2 for text in part.texts]   # odd: pos = id 0
+        assert part.labels.tolist() == expected
+
+
+def test_iter_texts_streams_a_large_table_in_chunks(tmp_path, monkeypatch):
+    import pandas as pd
+    import tfbert.data.readers as readers
+    path = tmp_path / "big.csv"
+    n = 25_000
+    path.write_text("id,review,other\n" + "".join(
+        f'{i},"review, number {i}",x{i}\n' + ("\n" if i % 5000 == 0 else "")
+        for i in range(n)), encoding="utf-8")
+    chunk_sizes = []
+    read_csv = pd.read_csv
+
+    def spy(*args, **kwargs):
+        chunk_sizes.append(kwargs.get("chunksize"))
+        return read_csv(*args, **kwargs)
+    monkeypatch.setattr(pd, "read_csv", spy)
+    monkeypatch.setattr(readers, "STREAM_CHUNK_ROWS", 1000)
+    stream = iter_texts(str(path), text_column="review", pair_column="other")
+    first = next(stream)
+    assert first == ("review, number 0", "x0")
+    assert chunk_sizes[-1] == 1000           # read in chunks, not as one frame
+    rest = list(stream)
+    assert len(rest) == n - 1 and rest[-1] == (f"review, number {n - 1}", f"x{n - 1}")
+    lines = tmp_path / "lines.txt"
+    lines.write_text("one\n\ntwo\n", encoding="utf-8")
+    assert list(iter_texts(str(lines))) == [("one", None), ("two", None)]
+    short = tmp_path / "short.tsv"
+    short.write_text("a\tb\n" * 1500 + "only\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"short.tsv, row 1501: 1 columns, expected at least 2"):
+        list(iter_texts(str(short), text_column=0, pair_column=1))

@@ -1,0 +1,55 @@
+"""Tensor ops and Keras layers shared by the models, the tf.data pipeline and serving.
+
+BERT packing puts every real token of an example before its padding, so a
+batch can be cut to its longest text (:func:`trim_padding`) without changing a
+logit; :func:`token_lengths` counts those real tokens. The layers wrap the ops
+for use inside Keras models.
+
+Example::
+
+    from tfbert.layers import trim_padding
+    inputs = {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}   # [2, 128]
+    trim_padding(inputs)["input_word_ids"].shape                # [2, longest text]
+"""
+from tfbert._tf import tf, tf_keras
+
+__all__ = ["token_lengths", "trim_padding", "encoder_inputs", "TrimPadding",
+           "MaskedMeanPooling"]
+
+
+def token_lengths(inputs):
+    """Real tokens of each packed example (``[CLS]``/``[SEP]`` included)."""
+    return tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1)
+
+
+def trim_padding(inputs):
+    """Encoder inputs cut to the batch's longest text (at least one column).
+
+    BERT packing puts every real token before the padding, so the columns cut
+    hold padding only and no logit changes.
+    """
+    length = tf.maximum(tf.reduce_max(token_lengths(inputs)), 1)
+    return {key: value[:, :length] for key, value in inputs.items()}
+
+
+def encoder_inputs(seq_length=None):
+    """Keras inputs for a BERT encoder; ``seq_length=None`` accepts any padded length."""
+    return {name: tf_keras.layers.Input(shape=(seq_length,), dtype=tf.int32, name=name)
+            for name in ("input_word_ids", "input_mask", "input_type_ids")}
+
+
+class TrimPadding(tf_keras.layers.Layer):
+    """Cuts encoder inputs to the batch's longest text (:func:`trim_padding`):
+    padding costs compute, not accuracy."""
+
+    def call(self, inputs):
+        return trim_padding(inputs)
+
+
+class MaskedMeanPooling(tf_keras.layers.Layer):
+    """The mean of ``sequence_output`` over real (unmasked) tokens."""
+
+    def call(self, sequence_output, input_mask):
+        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
+        return tf.reduce_sum(sequence_output * mask, axis=1) / tf.maximum(
+            tf.reduce_sum(mask, axis=1), 1.0)
