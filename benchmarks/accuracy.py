@@ -68,7 +68,7 @@ TASKS = {
 def load(task, max_train, seed):
     """The task's data; ``max_train`` caps train + validation (a tenth for validation)."""
     import warnings
-    from tfbert.data import load_data, TextSplit, _carve, balanced_subset
+    from tfbert.data import load_data, TextSplit, carve, balanced_subset
     import numpy as np
     arguments, _, _ = TASKS[task]
     with warnings.catch_warnings():
@@ -81,7 +81,7 @@ def load(task, max_train, seed):
             None if data.train.pairs is None
             else np.concatenate([data.train.pairs, data.validation.pairs]))
         pool = balanced_subset(everything, int(max_train / 0.9), seed)
-        data.train, data.validation = _carve(pool, 0.1, seed)
+        data.train, data.validation = carve(pool, 0.1, seed)
     elif max_train:
         data.train = balanced_subset(data.train, max_train, seed)
     return data

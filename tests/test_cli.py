@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -29,7 +30,9 @@ def test_train_evaluates_exports_and_says_where(cli_run):
                  "report_test/confusion_matrix.png", "report_test/pr_curve.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "report_test" / "report.json").read_text())
-    assert metrics["examples"] == 300 and 0 <= metrics["accuracy"] <= 1
+    confusion = np.asarray(metrics["confusion_matrix"])
+    assert metrics["examples"] == 300 == confusion.sum()
+    assert metrics["accuracy"] == pytest.approx(np.trace(confusion) / 300)
     assert str(export) in process.stdout
     assert "[==============================] - " in process.stdout  # the progress bar is on
     settings = json.loads((export / "assets.extra" / "tfbert.json").read_text())["settings"]
@@ -43,16 +46,21 @@ def test_predict_texts_json_and_file(cli_run, tmp_path):
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].endswith("A great film.")
-    label, probability, _ = lines[1].split("\t")
-    assert label in ("neg", "pos") and 0.5 <= float(probability) <= 1
     texts = tmp_path / "texts.csv"
-    texts.write_text('id,review\n1,"Loved it, really"\n2,Hated it\n', encoding="utf-8")
+    texts.write_text('id,review\n1,"Loved it, really"\n2,Hated it\n3,A great film.\n'
+                     '4,A terrible film.\n', encoding="utf-8")
     as_json = run_cli("predict", model_dir, "--file", texts, "--text-column", "review", "--json")
     assert as_json.returncode == 0, as_json.stderr
     rows = [json.loads(line) for line in as_json.stdout.strip().splitlines()]
-    assert [r["text"] for r in rows] == ["Loved it, really", "Hated it"]
+    assert [r["text"] for r in rows] == ["Loved it, really", "Hated it", "A great film.",
+                                         "A terrible film."]
     assert set(rows[0]["probabilities"]) == {"neg", "pos"}
     assert rows[0]["probability"] == max(rows[0]["probabilities"].values())
+    # The plain lines say what the JSON says, for the same texts.
+    for line, row in zip(lines, rows[2:]):
+        label, probability, text = line.split("\t")
+        assert (label, text) == (row["label"], row["text"])
+        assert float(probability) == pytest.approx(row["probability"], abs=1e-4)
 
 
 def test_predict_streams_a_large_file_in_order_with_progress(cli_run, tmp_path):

@@ -283,7 +283,8 @@ def test_format_mistakes_truncates_long_texts():
     assert "1 of 2" in text and "short" not in text
     assert "x" * 39 + "\u2026" in text and "x" * 40 not in text
     assert "confidence 0.9000: true neg, predicted pos" in text
-    regression = format_mistakes([{"text": "t", "label": 1.0, "predicted": 3.0, "error": 2.0}])
+    regression = format_mistakes([{"text": "t", "label": 1.0, "predicted": 3.0, "error": 2.0}],
+                                 task="regression")
     assert "error 2.0000" in regression
 
 
@@ -343,7 +344,7 @@ def test_write_report_leaves_the_old_report_when_writing_fails(tmp_path):
 def test_write_report_regression_scatter(tmp_path):
     labels, predictions = [1.0, 2.0, 2.0, 3.0, 5.0], [1.5, 2.0, 1.0, 3.0, 3.0]
     metrics = compute_metrics(labels, predictions, ["score"], task="regression")
-    paths = write_report(tmp_path / "r", metrics, predictions=predictions, labels=labels)
+    paths = write_report(tmp_path / "r", metrics, scores=predictions, labels=labels)
     assert set(paths) == {"json", "text", "scatter"}
     assert json.load(open(paths["json"]))["spearman"] == pytest.approx(15 / 19)
     _assert_png(paths["scatter"])

@@ -5,7 +5,7 @@ import urllib.error
 
 import pytest
 
-from tfbert import registry
+from tfbert import compat, registry
 from tfbert.errors import ModelError
 
 
@@ -71,7 +71,7 @@ def test_cached_handle_needs_no_network(monkeypatch, tmp_path, tiny_model):
     import shutil
     handle = registry.MODELS[registry.DEFAULT_MODEL][0]
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
-    shutil.copytree(os.path.join(tiny_model, "encoder"), registry._hub_cache_folder(handle))
+    shutil.copytree(os.path.join(tiny_model, "encoder"), compat.hub_cache_folder(handle))
 
     def no_network(*args, **kwargs):
         raise AssertionError("the network was used")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, run_cli
+from tfbert.errors import ExportError
 
 
 def _data(name, **kwargs):
@@ -138,17 +139,22 @@ def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
     signature = loaded._serve.structured_input_signature[1]
     assert sorted(signature) == ["text", "text_pair"]
     first = loaded.predict(["The cat sat on the mat."], pairs=["A cat was sitting on the mat."])
-    assert first[0].label in data.label_names and first[0].text_pair is not None
-    with pytest.raises(Exception, match="pass the second texts"):
+    in_memory = result.classifier.predict(["The cat sat on the mat."],
+                                          pairs=["A cat was sitting on the mat."])
+    assert first[0].label == in_memory[0].label
+    assert first[0].probability == pytest.approx(in_memory[0].probability, abs=1e-5)
+    assert first[0].text_pair == "A cat was sitting on the mat."
+    with pytest.raises(ExportError, match="pass the second texts"):
         loaded.predict(["no pair given"])
 
 
 def test_streamed_pearson_metric_matches_numpy_over_several_batches():
-    from tfbert.tasks import loss_and_metrics, metric_names, monitor_mode
+    from tfbert.tasks import get_task, monitor_mode
     for task, units in (("regression", 1), ("classification", 2), ("classification", 6),
                         ("multilabel", 28)):
-        assert [m.name for m in loss_and_metrics(task, units)[1]] == metric_names(task, units)
-    pearson = loss_and_metrics("regression", 1)[1][-1]
+        task = get_task(task)
+        assert [m.name for m in task.metrics(units)] == list(task.metric_names)
+    pearson = get_task("regression").metrics(1)[-1]
     rng = np.random.default_rng(0)
     labels = rng.uniform(0, 5, 50)
     predictions = labels + rng.normal(0, 1.5, 50)

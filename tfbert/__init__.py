@@ -12,43 +12,71 @@ Example::
     import tfbert
     data = tfbert.load_data("imdb")                       # or a folder, archive, CSV/TSV
     result = tfbert.train(data, model="small_bert/bert_en_uncased_L-4_H-512_A-8", epochs=5)
-    tfbert.evaluate(result.model, data.test, data.label_names)
-    path = tfbert.export_model(result.model, "saved_models/imdb", data.label_names)
+    tfbert.evaluate(result.model, data.test)               # the model knows its labels
+    result.classifier.predict(["What a wonderful film!"])  # in memory, before exporting
+    path = tfbert.export_model(result.model, "saved_models/imdb")
     tfbert.load_model(path).predict(["What a wonderful film!"])
 
 Importing tfbert is cheap: it puts TensorFlow on the tf-keras path (see
 ``tfbert._setup``) and loads TensorFlow only when a function needs it.
 """
 import importlib
+from typing import TYPE_CHECKING
 
 import tfbert._setup  # noqa: F401  (must run before tensorflow is imported)
-from tfbert.errors import DataError, ExportError, ModelError, SetupError, TfbertError
+from tfbert.errors import (ConversionError, DataError, ExportError, ModelError, SetupError,
+                           TfbertError, TrainingError)
 
 __version__ = "0.1.0"
 
+# Public names, loaded on first use: importing tfbert loads no TensorFlow (the one
+# reason modules import inside functions). Editors and type checkers see them below.
 _LAZY = {
     "MODELS": "tfbert.registry",
     "DEFAULT_MODEL": "tfbert.registry",
-    "build_classifier": "tfbert.models",
-    "build_preprocessor": "tfbert.models",
     "resolve_model": "tfbert.registry",
+    "TASKS": "tfbert.tasks",
+    "Task": "tfbert.tasks",
+    "get_task": "tfbert.tasks",
+    "Prediction": "tfbert.tasks",
+    "TrainConfig": "tfbert.config",
     "load_data": "tfbert.data",
     "make_dataset": "tfbert.data",
     "TextData": "tfbert.data",
     "TextSplit": "tfbert.data",
+    "build_classifier": "tfbert.models",
+    "build_preprocessor": "tfbert.models",
+    "BertClassifier": "tfbert.models",
+    "ClassifierConfig": "tfbert.models",
     "train": "tfbert.training",
     "TrainResult": "tfbert.training",
     "evaluate": "tfbert.evaluation",
     "compute_metrics": "tfbert.evaluation",
-    "write_report": "tfbert.evaluation",
+    "write_report": "tfbert.reports",
     "plot_history": "tfbert.plots",
     "export_model": "tfbert.export",
-    "load_model": "tfbert.export",
+    "load_model": "tfbert.serving",
+    "Classifier": "tfbert.serving",
+    "LoadedClassifier": "tfbert.serving",
     "select_strategy": "tfbert.distribute",
 }
 
+if TYPE_CHECKING:
+    from tfbert.config import TrainConfig
+    from tfbert.data import TextData, TextSplit, load_data, make_dataset
+    from tfbert.distribute import select_strategy
+    from tfbert.evaluation import compute_metrics, evaluate
+    from tfbert.export import export_model
+    from tfbert.models import BertClassifier, ClassifierConfig, build_classifier, build_preprocessor
+    from tfbert.plots import plot_history
+    from tfbert.registry import DEFAULT_MODEL, MODELS, resolve_model
+    from tfbert.reports import write_report
+    from tfbert.serving import Classifier, LoadedClassifier, load_model
+    from tfbert.tasks import TASKS, Prediction, Task, get_task
+    from tfbert.training import TrainResult, train
+
 __all__ = sorted([*_LAZY, "TfbertError", "DataError", "ModelError", "ExportError",
-                  "SetupError", "__version__"])
+                  "SetupError", "TrainingError", "ConversionError", "__version__"])
 
 
 def __getattr__(name):

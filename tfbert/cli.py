@@ -37,7 +37,7 @@ def _default_name(source):
     return f"{stem}_bert"
 
 
-def _add_data_arguments(parser, required=False):
+def _add_data_arguments(parser, required=False, seed=True):
     parser.add_argument("--data", default=None if required else "imdb", required=required,
                         metavar="SOURCE",
                         help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
@@ -66,8 +66,10 @@ def _add_data_arguments(parser, required=False):
                         help="file naming the labels, one a line; integer labels index it")
     parser.add_argument("--max-examples", type=_positive_int, metavar="N",
                         help="keep at most N examples per split (balanced, seeded)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of splits, weights and "
-                        "shuffling (default: %(default)s)")
+    if seed:
+        from tfbert.config import TrainConfig
+        parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+                            help="seed of the splits (default: %(default)s)")
 
 
 def _load_data(args, task=None, label_names=None):
@@ -81,44 +83,39 @@ def _load_data(args, task=None, label_names=None):
                      max_examples=args.max_examples, seed=args.seed)
 
 
+def _train_settings(args):
+    """The :class:`~tfbert.training.TrainConfig` fields given on the command line."""
+    import dataclasses
+    from tfbert.config import TrainConfig
+    return {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
+
+
 def cmd_train(args):
+    from tfbert.distribute import is_chief
     from tfbert.evaluation import evaluate
     from tfbert.export import export_model
-    from tfbert.training import train
-    import dataclasses
-
     from tfbert.registry import resolve_model
+    from tfbert.training import train
 
-    model = resolve_model(args.model, args.preprocess)  # cheap checks before reading data
+    settings = _train_settings(args)
+    model = resolve_model(settings.pop("model"), args.preprocess)  # cheap checks before data
     data = _load_data(args)
     print(data.summary())
     name = _default_name(args.data)
     output = os.path.abspath(args.output or os.path.join("saved_models", name))
     run_dir = os.path.abspath(args.run_dir or os.path.join("runs", name))
-    result = train(data, model=model, epochs=args.epochs, batch_size=args.batch_size,
-                   learning_rate=args.learning_rate, seq_length=args.seq_length,
-                   dropout=args.dropout, pooling=args.pooling, patience=args.patience,
-                   monitor=args.monitor, seed=args.seed, run_dir=run_dir, strategy=args.strategy,
-                   jit_compile=args.jit_compile, mixed_precision=args.mixed_precision,
-                   backup_steps=args.backup_steps, deterministic=args.deterministic,
-                   rebuild_encoder=args.rebuild_encoder)
+    result = train(data, model=model, run_dir=run_dir, **settings)
     metrics = None
     report_dir = os.path.join(run_dir, "report_test")
     if data.test is not None:
-        metrics = evaluate(result.model, data.test, data.label_names,
-                           thresholds=result.thresholds, report_dir=report_dir,
+        metrics = evaluate(result.model, data.test, report_dir=report_dir,
                            title=f"test split of {args.data}")
-    settings = {**dataclasses.asdict(result.config), "data": args.data, "task": data.task,
-                "examples": {"train": len(data.train), "validation": len(data.validation),
-                             "test": len(data.test) if data.test is not None else 0},
-                "test_metrics": _headline(metrics), "train_seconds": result.train_seconds,
-                "examples_per_second": result.examples_per_second}
-    from tfbert.distribute import is_chief
     if not is_chief():
         print("Trained as a worker of a cluster; the chief writes the export.")
         return
-    path = export_model(result.model, output, data.label_names, settings=settings,
-                        thresholds=result.thresholds, jit_compile=args.jit_serving)
+    path = export_model(result.model, output, settings=_export_settings(args, data, result,
+                                                                        metrics),
+                        jit_compile=args.jit_serving)
     print(f"\nExported model:   {path}")
     print(f"Training curves:  {result.files['curves']}")
     print(f"History:          {result.files['history']}")
@@ -129,6 +126,16 @@ def cmd_train(args):
     example = "\"What a wonderful film!\"" + (" --text-pair \"A great film.\""
                                                 if data.text_pairs else "")
     print(f"Try it:           tfbert predict {path} {example}")
+
+
+def _export_settings(args, data, result, metrics):
+    """What an export keeps about the run that made it."""
+    import dataclasses
+    return {**dataclasses.asdict(result.config), "data": args.data, "task": data.task.name,
+            "examples": {"train": len(data.train), "validation": len(data.validation),
+                         "test": len(data.test) if data.test is not None else 0},
+            "test_metrics": _headline(metrics), "train_seconds": result.train_seconds,
+            "examples_per_second": result.examples_per_second}
 
 
 def _headline(metrics):
@@ -144,8 +151,12 @@ def cmd_evaluate(args):
     from tfbert.export import load_model
 
     classifier = load_model(args.model_dir)
+    # The model's label names fix the label ids of the data, whatever its source.
     data = _load_data(args, task=classifier.task, label_names=classifier.label_names)
-    split = _in_model_labels(data.split(args.split), data, classifier, args.data)
+    if data.task != classifier.task:
+        raise DataError(f"{args.data} holds {data.task} data but {classifier.path} is a "
+                        f"{classifier.task} model.")
+    split = data.split(args.split)
     if (split.pairs is not None) != classifier.text_pairs:
         raise DataError(f"{classifier.path} takes {'text pairs' if classifier.text_pairs else 'single texts'}"
                         f"; give --text-pair-column {'' if classifier.text_pairs else 'only '}"
@@ -158,64 +169,6 @@ def cmd_evaluate(args):
                     thresholds=classifier.thresholds, report_dir=report_dir,
                     title=f"{args.split} split of {args.data}")
     print(f"Report saved to {report_dir} (report.txt, report.json, plots)")
-
-
-def _in_model_labels(split, data, classifier, source):
-    """``split`` with its labels as the model's label ids (folders name labels their own way)."""
-    import numpy as np
-    from tfbert.data import TextSplit
-    if data.task != classifier.task:
-        raise DataError(f"{source} holds {data.task} data but {classifier.path} is a "
-                        f"{classifier.task} model.")
-    if data.task == "regression" or list(data.label_names) == classifier.label_names:
-        return split
-    ids = {name: i for i, name in enumerate(classifier.label_names)}
-    present = np.unique(split.labels if data.task == "classification"
-                        else np.flatnonzero(split.labels.any(axis=0)))
-    unknown = sorted(set(data.label_names[i] for i in present) - set(ids))
-    if unknown:
-        raise DataError(f"{source}: labels {unknown} are not labels of the model "
-                        f"({', '.join(classifier.label_names)}).")
-    if data.task == "classification":
-        labels = np.array([ids[data.label_names[i]] for i in split.labels])
-    else:
-        labels = np.zeros((len(split), len(ids)), dtype=np.float32)
-        for column, name in enumerate(data.label_names):
-            if name in ids:
-                labels[:, ids[name]] = split.labels[:, column]
-    return TextSplit(split.texts, labels, split.pairs)
-
-
-def _iter_texts(path, text_column, pair_column=None):
-    """Yield ``(text, second_text_or_None)`` from a table's columns or a text file's lines,
-    reading the file as a stream (memory stays bounded whatever its size)."""
-    import codecs
-    import csv
-    import gzip
-    from tfbert.data import TABLE_SUFFIXES, csv_reader, select_columns, table_dialect
-    if not os.path.isfile(path):
-        raise DataError(f"{path} does not exist.")
-    table = path.lower().endswith(TABLE_SUFFIXES) or text_column is not None
-    if not table and pair_column is not None:
-        raise DataError(f"{path}: second texts (--text-pair-column) come from a table; say "
-                        "which column holds the first (--text-column).")
-    if table and text_column is None:
-        raise DataError(f"{path} is a table: say which column holds the text (--text-column).")
-    opener = gzip.open if path.lower().endswith(".gz") else open
-    with opener(path, "rb") as raw:
-        stream = codecs.getreader("utf-8-sig")(raw, errors="replace")
-        if not table:
-            for line in stream:
-                if line.strip():
-                    yield line.rstrip("\r\n"), None
-            return
-        rows = csv_reader(stream, *table_dialect(path))
-        columns = [_column(c) for c in (text_column, pair_column) if c is not None]
-        try:
-            for _, cells in select_columns(path, rows, columns):
-                yield cells[0], (cells[1] if len(cells) > 1 else None)
-        except csv.Error as exc:
-            raise DataError(f"{path}: not valid CSV/TSV: {exc}") from None
 
 
 def _chunks(items, size):
@@ -247,7 +200,9 @@ def cmd_predict(args):
     progress = None
     if args.file:
         from tqdm import tqdm
-        file_examples = _iter_texts(args.file, args.text_column, args.text_pair_column)
+        from tfbert.data.readers import iter_texts
+        file_examples = iter_texts(args.file, _column(args.text_column),
+                                   _column(args.text_pair_column))
         progress = tqdm(file_examples, desc="Predicting", unit=" texts", file=sys.stderr,
                         mininterval=1.0)
         examples = itertools.chain(examples, progress)
@@ -286,8 +241,26 @@ def cmd_models(args):
         print(f"{name:<45} {encoder}{marker}")
 
 
+def _add_train_settings(parser):
+    """One option per :class:`~tfbert.training.TrainConfig` field, with its default, type,
+    choices and help (no second copy of any of them here)."""
+    import dataclasses
+    from tfbert.config import TrainConfig
+    for field in dataclasses.fields(TrainConfig):
+        option = "--" + field.name.replace("_", "-")
+        meta = dict(field.metadata)
+        text = meta.pop("help")
+        if field.default is False:
+            parser.add_argument(option, action="store_true", help=text)
+            continue
+        kind = {int: int if field.name == "seed" else _positive_int,
+                float: float}.get(type(field.default), str)
+        suffix = "" if field.default is None else " (default: %(default)s)"
+        parser.add_argument(option, type=kind, default=field.default,
+                            help=text.replace("%", "%%") + suffix, **meta)
+
+
 def build_parser():
-    from tfbert.registry import DEFAULT_MODEL
     parser = argparse.ArgumentParser(
         prog="tfbert", description="Fine-tune, evaluate and serve BERT text classifiers.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -295,49 +268,12 @@ def build_parser():
     p = commands.add_parser("train", help="fine-tune, evaluate on the test split, export",
                             description="Fine-tune a BERT classifier, evaluate it on the test "
                                         "split and export it as a SavedModel.")
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   metavar="NAME|DIR", help="model name (`tfbert models`) or a folder with "
-                   "preprocess/ and encoder/ (default: %(default)s)")
     p.add_argument("--preprocess", metavar="HANDLE", help="explicit preprocessing handle/path")
-    _add_data_arguments(p)
-    p.add_argument("--epochs", type=_positive_int, default=5, help="default: %(default)s")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="default: %(default)s")
-    p.add_argument("--learning-rate", type=float, default=3e-5, help="default: %(default)s")
-    p.add_argument("--seq-length", type=_positive_int, default=128, help="default: %(default)s")
-    p.add_argument("--dropout", type=float, default=0.1, help="default: %(default)s")
-    p.add_argument("--pooling", default="cls", choices=("cls", "mean"),
-                   help="classify the [CLS] pooled output or the mean of the token outputs "
-                        "(default: %(default)s)")
-    p.add_argument("--patience", type=_positive_int, default=2,
-                   help="early-stopping patience in epochs (default: %(default)s)")
-    p.add_argument("--monitor", default="val_loss",
-                   help="what picks the best epoch (kept, and watched by early stopping): "
-                        "val_loss, or the task's val_accuracy / val_pearson / val_mae "
-                        "(default: %(default)s)")
-    p.add_argument("--strategy", default="auto",
-                   choices=("auto", "tpu", "multiworker", "mirrored", "default"),
-                   help="tf.distribute strategy; auto picks a TPU, a TF_CONFIG cluster "
-                        "(multiworker), the local GPUs, or the CPU (default: %(default)s)")
-    p.add_argument("--backup-steps", type=_positive_int, default=200, metavar="N",
-                   help="save the run's state every N steps in RUN_DIR/backup; the same "
-                        "command resumes from it after a crash (default: %(default)s)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="deterministic TensorFlow ops: the same seed, data and settings give "
-                        "the same metrics")
-    p.add_argument("--jit-compile", action="store_true",
-                   help="compile training steps with XLA (slower for TF Hub encoders, which "
-                        "are recompiled every step, unless --rebuild-encoder; see "
-                        "BENCHMARKS.md)")
-    p.add_argument("--rebuild-encoder", action="store_true",
-                   help="run the encoder as a Keras BertEncoder rebuilt with the TF Hub "
-                        "encoder's weights, so that --mixed-precision and --jit-compile reach "
-                        "inside it (BERTs exported by tf-models-official)")
+    _add_data_arguments(p, seed=False)    # --seed is a training setting
+    _add_train_settings(p)
     p.add_argument("--jit-serving", action="store_true",
                    help="export a serving function that runs batches of long texts through "
                         "XLA (~1.3x faster on CPU; see BENCHMARKS.md)")
-    p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16", "auto"),
-                   help="dtype policy of the layers tfbert builds (the encoder too with "
-                        "--rebuild-encoder); the output stays float32 (default: float32)")
     p.add_argument("--output", metavar="DIR",
                    help="export folder; versions go in DIR/1, DIR/2... "
                         "(default: saved_models/<data>_bert)")

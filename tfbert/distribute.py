@@ -16,9 +16,8 @@ import json
 import os
 
 from tfbert._tf import tf
+from tfbert.config import STRATEGIES
 from tfbert.errors import TfbertError
-
-STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 
 
 def cluster_workers():

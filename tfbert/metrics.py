@@ -24,9 +24,10 @@ Precision, recall and F1 whose denominator is zero count as 0 (sklearn's
 so they are imported inside the functions that use them: importing this module
 (and the task objects that use it) stays cheap.
 
-Example::
+Example:
 
-    classification_metrics([1, 0], [[0.2, 0.8], [0.6, 0.4]], ["neg", "pos"])["f1"]   # 1.0
+>>> classification_metrics([1, 0], [[0.2, 0.8], [0.6, 0.4]], ["neg", "pos"])["f1"]
+1.0
 """
 import warnings
 
@@ -69,9 +70,11 @@ def classification_arrays(labels, probabilities, label_names):
             (``k = len(label_names)``), ids outside ``0..k-1`` or a non-finite
             probability.
 
-    Example::
+    Example:
 
-        ids, probabilities = classification_arrays([1, 0], [[0.2, 0.8], [0.6, 0.4]], ["n", "p"])
+    >>> ids, probabilities = classification_arrays([1, 0], [[0.2, 0.8], [0.6, 0.4]], ["n", "p"])
+    >>> ids.tolist(), probabilities.shape
+    ([1, 0], (2, 2))
     """
     labels = np.asarray(labels, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -99,9 +102,11 @@ def multilabel_arrays(labels, probabilities, label_names, thresholds=None):
             (``k = len(label_names)``), a number of thresholds other than
             ``k`` or a non-finite probability.
 
-    Example::
+    Example:
 
-        truth, probabilities, thresholds = multilabel_arrays([[1, 0]], [[0.9, 0.2]], ["a", "b"])
+    >>> truth, probabilities, thresholds = multilabel_arrays([[1, 0]], [[0.9, 0.2]], ["a", "b"])
+    >>> truth.tolist(), thresholds.tolist()
+    ([[True, False]], [0.5, 0.5])
     """
     labels = np.asarray(labels, dtype=np.float64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -124,9 +129,11 @@ def regression_arrays(labels, predictions):
     Raises:
         DataError: on an empty input, other shapes, or a non-finite value.
 
-    Example::
+    Example:
 
-        labels, scores = regression_arrays([1.0, 2.0], [[1.5], [2.5]])   # both shape (2,)
+    >>> labels, scores = regression_arrays([1.0, 2.0], [[1.5], [2.5]])
+    >>> labels.shape, scores.tolist()
+    ((2,), [1.5, 2.5])
     """
     labels = np.asarray(labels, dtype=np.float64)
     predictions = np.asarray(predictions, dtype=np.float64)
@@ -175,10 +182,11 @@ def classification_metrics(labels, probabilities, label_names):
         ``pr_curve`` (``precision, recall, thresholds``, at most about
         ``PR_CURVE_POINTS`` thresholds).
 
-    Example::
+    Example:
 
-        classification_metrics([0, 2], [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]],
-                               ["a", "b", "c"])["accuracy"]   # 1.0
+    >>> classification_metrics([0, 2], [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]],
+    ...                        ["a", "b", "c"])["accuracy"]
+    1.0
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
     labels, probabilities = classification_arrays(labels, probabilities, label_names)
@@ -274,10 +282,11 @@ def multilabel_metrics(labels, probabilities, label_names, thresholds=None):
         ``micro, macro, precision, recall, f1`` (macro), ``subset_accuracy``,
         ``accuracy`` (the same), ``average, label_names``.
 
-    Example::
+    Example:
 
-        multilabel_metrics([[1, 0], [1, 1]], [[0.9, 0.2], [0.7, 0.4]], ["a", "b"],
-                           thresholds=[0.5, 0.3])["subset_accuracy"]   # 1.0
+    >>> multilabel_metrics([[1, 0], [1, 1]], [[0.9, 0.2], [0.7, 0.4]], ["a", "b"],
+    ...                    thresholds=[0.5, 0.3])["subset_accuracy"]
+    1.0
     """
     from sklearn.metrics import accuracy_score
     truth, probabilities, thresholds = multilabel_arrays(labels, probabilities, label_names,
@@ -319,9 +328,10 @@ def regression_metrics(labels, predictions, label_names):
         spearman, label_names``. A correlation is NaN when either side is
         constant (it is undefined there).
 
-    Example::
+    Example:
 
-        regression_metrics([1, 2, 3], [1.5, 2, 3.5], ["stars"])["mae"]   # 1/3
+    >>> round(regression_metrics([1, 2, 3], [1.5, 2, 3.5], ["stars"])["mae"], 4)
+    0.3333
     """
     from scipy.stats import pearsonr, spearmanr
     from sklearn.metrics import mean_absolute_error, mean_squared_error

@@ -1,21 +1,29 @@
 """The classifier: raw strings -> BERT preprocessing -> encoder -> dropout -> dense.
 
+A :class:`BertClassifier` is a Keras model that carries what describes it
+(:class:`ClassifierConfig`: the encoder handles, task, label names,
+thresholds, pooling, sequence length, segments), so evaluation, export and
+in-memory prediction need nothing more than the model.
+
 Example::
 
     import tfbert
     model = tfbert.build_classifier("small_bert/bert_en_uncased_L-4_H-512_A-8")
     model(tf.constant(["what a wonderful film"]))   # -> logits, shape [1, 1]
+    model.config.label_names                       # ('0', '1')
 """
 import dataclasses
+import json
 
 from tfbert._tf import tf, tf_keras
-from tfbert.data import trim_padding
+from tfbert.config import POOLINGS
 from tfbert.errors import ModelError
+from tfbert.layers import MaskedMeanPooling, TrimPadding, encoder_inputs
 from tfbert.registry import DEFAULT_MODEL, MODELS, ModelSpec, ensure_available, resolve_model
-from tfbert.tasks import check_task, head_units
+from tfbert.tasks import get_task
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model", "build_preprocessor",
-           "build_classifier", "encoder_inputs", "ClassifierConfig"]
+           "build_classifier", "BertClassifier", "ClassifierConfig", "POOLINGS"]
 
 
 def _load_options():
@@ -65,15 +73,14 @@ def max_sequence_length(encoder):
     return None
 
 
-def encoder_inputs(seq_length=None):
-    """Keras inputs for a BERT encoder; ``seq_length=None`` accepts any padded length."""
-    return {name: tf_keras.layers.Input(shape=(seq_length,), dtype=tf.int32, name=name)
-            for name in ("input_word_ids", "input_mask", "input_type_ids")}
-
-
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig:
-    """What a classifier was built from; saved with every export."""
+    """What a classifier was built from and what its outputs mean; saved with every export
+    and in a run's ``config.json``.
+
+    ``label_names``: the labels in id order (the score's name for regression).
+    ``thresholds``: per-label decision thresholds (multi-label; None means 0.5 each).
+    """
 
     model: str
     encoder: str
@@ -85,65 +92,117 @@ class ClassifierConfig:
     task: str = "classification"
     num_segments: int = 1
     rebuild_encoder: bool = False
+    label_names: tuple = ()
+    thresholds: tuple | None = None
+    trainable: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "label_names", tuple(str(n) for n in self.label_names))
+        if self.thresholds is not None:
+            object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
 
     @property
     def units(self):
-        """Logits per example (see :func:`tfbert.tasks.head_units`)."""
-        return head_units(self.task, self.num_classes)
+        """Logits per example (see :meth:`tfbert.tasks.Task.head_units`)."""
+        return get_task(self.task).head_units(self.num_classes)
+
+    @property
+    def text_pairs(self):
+        """Whether each example is a pair of texts."""
+        return self.num_segments == 2
+
+    def to_json(self):
+        """The config as a JSON-ready dict (:meth:`from_json` reads it back)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, record):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in fields})
 
 
-POOLINGS = ("cls", "mean")
+class BertClassifier(tf_keras.Model):
+    """Raw strings -> preprocessing -> BERT encoder -> dropout -> dense logits.
 
+    A functional Keras model (as keras-hub's tasks are) built by
+    :func:`build_classifier`. Besides the Keras model it holds:
 
-class TrimPadding(tf_keras.layers.Layer):
-    """Cuts encoder inputs to the batch's longest text (:func:`tfbert.data.trim_padding`):
-    padding costs compute, not accuracy."""
+    - ``preprocessor``: strings -> encoder inputs (``seq_length`` tokens; the
+      string model itself then cuts each batch to its longest text);
+    - ``core``: encoder inputs -> logits, sharing every weight with the model
+      (training runs on it over token ids tokenized once);
+    - ``config``: a :class:`ClassifierConfig`; ``get_config()`` returns it as a
+      dict and ``BertClassifier.from_config`` rebuilds the model from it (then
+      ``load_weights`` from a checkpoint restores a trained one);
+    - ``task``: the :class:`tfbert.tasks.Task` it was built for.
+    """
 
-    def call(self, inputs):
-        return trim_padding(inputs)
+    def __init__(self, inputs, outputs, preprocessor, core, config, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.preprocessor = preprocessor
+        self.core = core
+        self.config = config
 
+    @property
+    def task(self):
+        return get_task(self.config.task)
 
-class MaskedMeanPooling(tf_keras.layers.Layer):
-    """The mean of ``sequence_output`` over real (unmasked) tokens."""
+    @property
+    def label_names(self):
+        return list(self.config.label_names)
 
-    def call(self, sequence_output, input_mask):
-        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
-        return tf.reduce_sum(sequence_output * mask, axis=1) / tf.maximum(
-            tf.reduce_sum(mask, axis=1), 1.0)
+    @property
+    def thresholds(self):
+        return None if self.config.thresholds is None else list(self.config.thresholds)
+
+    def with_thresholds(self, thresholds):
+        """Set the per-label decision thresholds (multi-label) kept with the model."""
+        self.config = dataclasses.replace(self.config, thresholds=thresholds)
+        return self
+
+    def get_config(self):
+        return self.config.to_json()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = ClassifierConfig.from_json(config)
+        return build_classifier(ModelSpec(config.model, config.encoder, config.preprocess),
+                                num_classes=config.num_classes, dropout=config.dropout,
+                                seq_length=config.seq_length, trainable=config.trainable,
+                                pooling=config.pooling, task=config.task,
+                                text_pairs=config.text_pairs,
+                                rebuild_encoder=config.rebuild_encoder,
+                                label_names=config.label_names, thresholds=config.thresholds)
 
 
 def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, trainable=True,
                      preprocess=None, pooling="cls", task="classification", text_pairs=False,
-                     rebuild_encoder=False, name="bert_classifier"):
-    """Raw strings -> preprocessing -> BERT encoder -> dropout -> dense logits.
+                     rebuild_encoder=False, label_names=None, thresholds=None,
+                     name="bert_classifier"):
+    """A :class:`BertClassifier`: raw strings -> preprocessing -> BERT encoder -> dropout ->
+    dense logits.
 
-    The returned Keras model takes a batch of strings (or, with
-    ``text_pairs=True``, a list of two batches packed as one input with segment
-    ids) and returns logits: for classification one unit for two classes (as
-    the TensorFlow tutorial does; apply a sigmoid) and ``num_classes`` units
-    otherwise (apply a softmax); for ``task="multilabel"`` one sigmoid unit per
-    label; for ``task="regression"`` one linear unit. It carries its parts so
-    training can run on token ids that were tokenized once:
-
-    - ``model.preprocessor``: strings -> encoder inputs (``seq_length`` tokens; the
-      string model itself then cuts each batch to its longest text);
-    - ``model.core``: encoder inputs -> logits, sharing every weight with ``model``;
-    - ``model.config``: a :class:`ClassifierConfig`.
-
-    Build it inside ``strategy.scope()`` to train under a distribution strategy.
+    The model takes a batch of strings (or, with ``text_pairs=True``, a list of
+    two batches packed as one input with segment ids) and returns logits: for
+    classification one unit for two classes (as the TensorFlow tutorial does;
+    apply a sigmoid) and ``num_classes`` units otherwise (apply a softmax); for
+    ``task="multilabel"`` one sigmoid unit per label; for ``task="regression"``
+    one linear unit. Build it inside ``strategy.scope()`` to train under a
+    distribution strategy.
 
     Args:
         model: a model name, a folder with ``preprocess/`` + ``encoder/``, or an
             encoder handle (with ``preprocess``). Default: :data:`DEFAULT_MODEL`.
         num_classes: number of labels (at least 2 for classification; ignored for
-            regression).
+            regression; taken from ``label_names`` when they are given).
         dropout: dropout rate before the dense layer.
         seq_length: tokens per text after packing (longer texts are truncated).
         trainable: whether the encoder's weights are fine-tuned.
         pooling: ``"cls"`` (the encoder's ``pooled_output``, as in the tutorial) or
             ``"mean"`` (the average of ``sequence_output`` over real tokens, how
             sentence-embedding models such as all-MiniLM-L6-v2 were trained).
-        task: ``"classification"``, ``"multilabel"`` or ``"regression"``.
+        task: ``"classification"``, ``"multilabel"`` or ``"regression"`` (or a
+            :class:`tfbert.tasks.Task`).
         text_pairs: whether each example is two texts (paraphrase, entailment,
             similarity).
         rebuild_encoder: run the encoder as a Keras ``BertEncoder`` rebuilt in
@@ -153,17 +212,25 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
             compiles once under XLA; with ``pooling="cls"`` its last layer computes the
             ``[CLS]`` token only (the same logits, ~1/7 fewer FLOPs for 6 layers). For
             BERTs exported by tf-models-official.
+        label_names: the labels in id order, kept with the model (default
+            ``"0"``, ``"1"``, ...; the score's name for regression).
+        thresholds: per-label decision thresholds of a multi-label model.
 
     Example::
 
-        model = build_classifier("/models/tiny_bert", num_classes=2, seq_length=64)
+        model = build_classifier("/models/tiny_bert", label_names=["neg", "pos"], seq_length=64)
         logits = model(tf.constant(["great film", "awful film"]))    # shape [2, 1]
         pairs = build_classifier("/models/tiny_bert", task="regression", text_pairs=True)
         pairs([tf.constant(["A man plays."]), tf.constant(["A man is playing."])])  # [1, 1]
     """
-    if task == "regression":
-        num_classes = 1
-    check_task(task, num_classes)
+    task = get_task(task)
+    if label_names is not None and task.fixed_num_labels is None:
+        num_classes = len(label_names)
+    num_classes = task.fixed_num_labels or num_classes
+    task.check_num_labels(num_classes)
+    label_names = list(label_names or task.default_label_names(num_classes))
+    if len(label_names) != num_classes:
+        raise ModelError(f"{len(label_names)} label names for a model of {num_classes} labels.")
     if not 0 <= dropout < 1:
         raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
     if pooling not in POOLINGS:
@@ -171,21 +238,36 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
     spec = resolve_model(model or DEFAULT_MODEL, preprocess)
     num_segments = 2 if text_pairs else 1
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
-                              seq_length, pooling, task, num_segments, rebuild_encoder)
+                              seq_length, pooling, task.name, num_segments, rebuild_encoder,
+                              tuple(label_names), thresholds, trainable)
     preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments)
-    if rebuild_encoder:
-        from tfbert.encoders import rebuild_encoder as rebuild
-        ensure_available(spec.encoder)
-        # The head reads [CLS] only: the last layer need not compute the other tokens.
-        encoder = rebuild(spec.encoder, options=_load_options(), cls_only=pooling == "cls")
-        encoder.trainable = trainable
-    else:
-        encoder = _hub_layer(spec.encoder, trainable=trainable, name="encoder")
+    encoder = _encoder(spec, pooling, trainable, rebuild_encoder)
     positions = max_sequence_length(encoder)
     if positions is not None and seq_length > positions:
         raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "
                          f"the encoder {spec.encoder} has embeddings for; use at most "
                          f"{positions}.")
+    core = _core(encoder, pooling, dropout, config.units)
+    texts = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=input_name)
+             for input_name in ("text", "text_pair")[:num_segments]]
+    text = texts if text_pairs else texts[0]
+    packed = TrimPadding(name="trim_padding")(preprocessor(text))
+    return BertClassifier(text, core(packed), preprocessor, core, config, name=name)
+
+
+def _encoder(spec, pooling, trainable, rebuild):
+    if not rebuild:
+        return _hub_layer(spec.encoder, trainable=trainable, name="encoder")
+    from tfbert.encoders import rebuild_encoder
+    ensure_available(spec.encoder)
+    # The head reads [CLS] only: the last layer need not compute the other tokens.
+    encoder = rebuild_encoder(spec.encoder, options=_load_options(), cls_only=pooling == "cls")
+    encoder.trainable = trainable
+    return encoder
+
+
+def _core(encoder, pooling, dropout, units):
+    """Encoder inputs -> encoder -> pooling -> dropout -> dense logits."""
     ids = encoder_inputs()
     outputs = encoder(ids)
     if pooling == "cls":
@@ -195,14 +277,5 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
                                                         ids["input_mask"])
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     # float32 logits whatever the dtype policy: softmax and losses need the range.
-    logits = tf_keras.layers.Dense(config.units, name="classifier", dtype="float32")(hidden)
-    core = tf_keras.Model(ids, logits, name="core")
-    texts = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=input_name)
-             for input_name in ("text", "text_pair")[:num_segments]]
-    text = texts if text_pairs else texts[0]
-    packed = TrimPadding(name="trim_padding")(preprocessor(text))
-    classifier = tf_keras.Model(text, core(packed), name=name)
-    classifier.preprocessor = preprocessor
-    classifier.core = core
-    classifier.config = config
-    return classifier
+    logits = tf_keras.layers.Dense(units, name="classifier", dtype="float32")(hidden)
+    return tf_keras.Model(ids, logits, name="core")

@@ -7,15 +7,14 @@ from the TensorFlow "Classify text with BERT" tutorial, a local folder holding
 ``preprocess/`` and ``encoder/``, or two explicit handles) into a
 :class:`ModelSpec`. Nothing here imports TensorFlow.
 
-Example::
+Example:
 
-    from tfbert.registry import resolve_model
-    resolve_model("small_bert/bert_en_uncased_L-4_H-512_A-8").preprocess
-    # 'https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3'
+>>> from tfbert.registry import resolve_model
+>>> resolve_model("small_bert/bert_en_uncased_L-4_H-512_A-8").preprocess
+'https://tfhub.dev/tensorflow/bert_en_uncased_preprocess/3'
 """
 import dataclasses
 import difflib
-import hashlib
 import importlib.util
 import os
 
@@ -161,12 +160,6 @@ def _is_saved_model(path):
     return os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
-def _hub_cache_folder(handle):
-    from tensorflow_hub import resolver
-    cache_dir = resolver.tfhub_cache_dir(use_temp=True)
-    return os.path.join(cache_dir, hashlib.sha1(handle.encode("utf8")).hexdigest())
-
-
 def ensure_available(handle):
     """Fail within seconds, naming ``handle``, when it can be neither found locally nor fetched.
 
@@ -178,7 +171,8 @@ def ensure_available(handle):
         if not _is_saved_model(handle):
             raise ModelError(f"{handle} is not a SavedModel (no saved_model.pb).")
         return
-    if handle.startswith("gs://") or _is_saved_model(_hub_cache_folder(handle)):
+    from tfbert.compat import hub_cache_folder
+    if handle.startswith("gs://") or _is_saved_model(hub_cache_folder(handle)):
         return
     ensure_reachable(
         handle, what="model handle", error=ModelError,
@@ -213,4 +207,5 @@ def packaged_model_folder(name):
         raise ModelError(f"{weights} has SHA-256 {digest}, expected {packaged.sha256}: not the "
                          "official weights; reinstall the package.")
     print(f"Converting {name} from {source} into {target} (once) ...")
-    return convert_hf(source, target)
+    # Two processes (test workers, cluster workers) may convert at once: keep the first copy.
+    return convert_hf(source, target, if_exists="reuse")

@@ -33,7 +33,7 @@ from tfbert.data.readers import (TABLE_SUFFIXES, iter_texts, load_csv, load_trec
 from tfbert.data.sources import ARCHIVE_SUFFIXES, extract_archive, load_folder, load_tfds
 from tfbert.data.splits import TextData, TextSplit, balanced_subset, carve, map_label_names
 from tfbert.errors import DataError
-from tfbert.tasks import TASKS, get_task, infer_task
+from tfbert.tasks import TASKS, check_task_name, get_task, infer_task, resolve_task
 from tfbert.tasks.base import MISSING_MARKERS
 
 __all__ = ["load_data", "TextData", "TextSplit", "make_dataset", "length_order", "load_csv",
@@ -42,17 +42,12 @@ __all__ = ["load_data", "TextData", "TextSplit", "make_dataset", "length_order",
            "encode_labels", "infer_task", "trim_padding", "token_lengths", "TASKS",
            "TABLE_SUFFIXES", "ARCHIVE_SUFFIXES", "MISSING_MARKERS"]
 
-# benchmarks/accuracy.py carves its own validation split with the private name.
-_carve = carve
-
-
 def encode_labels(raw_labels, path, task="auto", label_names=None, separator=",",
                   score_name="score"):
     """Label strings (``[(row_number, label), ...]``) -> ``(labels, label_names)``: the task's
     :meth:`~tfbert.tasks.Task.encode_labels`, the task read from the labels when ``"auto"``."""
-    if task == "auto":
-        task = infer_task([label for _, label in raw_labels], separator)
-    return get_task(task).encode_labels(raw_labels, path, label_names=label_names,
+    task = resolve_task(task, [label for _, label in raw_labels], separator)
+    return task.encode_labels(raw_labels, path, label_names=label_names,
                                         separator=separator, score_name=score_name)
 
 
@@ -106,8 +101,7 @@ def load_data(source="imdb", *, text_column=None, label_column=None, text_pair_c
                           label_column="Quality")
     """
     source = os.fspath(source)
-    if task != "auto" and task not in TASKS:
-        raise DataError(f"task must be 'auto' or one of {', '.join(TASKS)}, got {task!r}.")
+    check_task_name(task)
     if isinstance(label_names, (str, os.PathLike)):
         label_names = read_label_names(label_names)
     file_format = _file_format(source) if os.path.isfile(source) else None

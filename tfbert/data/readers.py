@@ -27,7 +27,7 @@ import numpy as np
 
 from tfbert.data.splits import TextSplit
 from tfbert.errors import DataError
-from tfbert.tasks import get_task, infer_task
+from tfbert.tasks import get_task, resolve_task
 from tfbert.tasks.base import MISSING_MARKERS
 
 __all__ = ["TABLE_SUFFIXES", "load_csv", "iter_texts", "load_trec", "read_label_names",
@@ -228,7 +228,7 @@ def load_csv(path, text_column="text", label_column="label", delimiter=None, lab
         raise DataError(f"{path}, row {rows[i]}: empty {what}.")
     if not len(rows):
         raise DataError(f"{path} holds no rows of data.")
-    task = infer_task(list(labels), label_separator) if task == "auto" else get_task(task)
+    task = resolve_task(task, list(labels), label_separator)
     encoded, names = task.encode_labels(list(zip(rows.tolist(), labels)), path,
                                         label_names=label_names, separator=label_separator,
                                         score_name=str(label_column))
@@ -279,7 +279,6 @@ def iter_texts(path, text_column=None, pair_column=None):
 
 def _parsed(chunks, path):
     """The frames of a chunked reader, its parse errors as :class:`DataError`."""
-    import pandas as pd
     if chunks is None:      # an empty file
         return
     with chunks:
@@ -321,7 +320,7 @@ def load_trec(path, task="classification", label_names=None, fine=False):
     """
     path = os.fspath(path)
     classification = get_task("classification")
-    if task != "auto" and get_task(task) != classification:
+    if resolve_task(task, [], None) != classification:
         raise DataError(f"{path}: TREC questions have one label each; task {task!r} does not "
                         "apply.")
     try:

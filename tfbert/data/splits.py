@@ -102,9 +102,7 @@ class TextData:
         """A short table: examples per split, and per label (or the score range)."""
         task = self.task
         kind = "text pairs" if self.text_pairs else "texts"
-        # A task scored by one number names that score; the others count their labels.
-        what = (f"score {self.label_names[0]!r}" if task.scores_key == "score"
-                else f"{self.num_classes} labels")
+        what = task.describe_label_names(self.label_names)
         lines = [f"{self.source}: {task.name}, {kind}, {what}"]
         for name in ("train", "validation", "test"):
             part = getattr(self, name)

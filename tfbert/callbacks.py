@@ -1,0 +1,103 @@
+"""The Keras callbacks a training run adds to Keras' own (early stopping, checkpoints,
+backups, TensorBoard): the run's records, the stop on a non-finite loss, and the
+hand-over of early stopping's state to a resumed run.
+"""
+import json
+import math
+import os
+import time
+
+from tfbert import compat
+from tfbert._tf import tf, tf_keras
+from tfbert.plots import plot_history
+from tfbert.tasks import monitor_mode
+
+__all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState"]
+
+
+class RunRecorder(tf_keras.callbacks.Callback):
+    """Times the training part of each epoch and writes history JSON + curves after each."""
+
+    def __init__(self, run_dir, history=None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history or {}
+        self.train_seconds = 0.0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None:
+            self.train_seconds += time.perf_counter() - self._start
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+        for key, value in (logs or {}).items():
+            values = self.history.setdefault(key, [])
+            del values[epoch:]  # a resumed run redoes the epoch it was killed in
+            values.append(float(value))
+        with open(os.path.join(self.run_dir, "history.json"), "w") as f:
+            json.dump(self.history, f, indent=2)
+        plot_history(self.history, os.path.join(self.run_dir, "training_curves.png"))
+
+
+class StopOnNonFiniteLoss(tf_keras.callbacks.TerminateOnNaN):
+    """Keras' ``TerminateOnNaN`` (stops at the first step whose loss is NaN or infinite)
+    that also remembers the step, epoch, loss and learning rate for the error message."""
+
+    def __init__(self):
+        super().__init__()
+        self.fault = None
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)) and self.fault is None:
+            optimizer = self.model.optimizer
+            rate = optimizer.learning_rate
+            try:
+                rate = float(rate(optimizer.iterations - 1) if callable(rate) else rate)
+            except (TypeError, ValueError):
+                rate = float("nan")
+            self.fault = {"step": int(optimizer.iterations.numpy()), "epoch": None,
+                          "loss": float(loss), "learning_rate": rate}
+        super().on_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.fault is not None and self.fault["epoch"] is None:
+            self.fault["epoch"] = epoch + 1
+
+
+class ResumeState(tf_keras.callbacks.Callback):
+    """Carries early stopping's and the best checkpoint's state across a resumed run.
+
+    Keras' BackupAndRestore brings back the weights, optimizer and step; the
+    best value of the monitored metric so far (and its weights) live in the
+    history and the best checkpoint, and are handed back to the callbacks that
+    track them.
+    """
+
+    def __init__(self, history, checkpoint_path, early_stopping, checkpoint, monitor):
+        super().__init__()
+        self.history = history
+        self.monitor = monitor
+        self.checkpoint_path = checkpoint_path
+        self.early_stopping = early_stopping
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, logs=None):
+        values = self.history.get(self.monitor, [])
+        sign = 1 if monitor_mode(self.monitor) == "min" else -1
+        finite = [(sign * value, i) for i, value in enumerate(values) if math.isfinite(value)]
+        if not finite or not tf.io.gfile.exists(self.checkpoint_path + ".index"):
+            return
+        best, best_epoch = min(finite)
+        best *= sign
+        # Runs before BackupAndRestore (see tfbert.training), which then puts back the weights and
+        # the optimizer state (iterations, slots) of the backup over those loaded here.
+        self.model.load_weights(self.checkpoint_path)
+        compat.set_checkpoint_best(self.checkpoint, best)
+        compat.restore_early_stopping(self.early_stopping, best, best_epoch,
+                                      len(values) - 1 - best_epoch, self.model.get_weights())

@@ -1,0 +1,96 @@
+"""The settings of a training run, each default written once: :class:`TrainConfig`.
+
+:func:`tfbert.train` takes every field as a keyword, ``tfbert train`` as an
+option built from the field (its help, choices and default), and a run's
+``config.json`` records them. Importing this module loads no TensorFlow, so
+``tfbert --help`` stays fast.
+
+Example:
+
+>>> from tfbert.config import TrainConfig
+>>> TrainConfig(epochs=3).learning_rate
+3e-05
+"""
+import dataclasses
+
+from tfbert.errors import TfbertError
+from tfbert.registry import DEFAULT_MODEL
+
+__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES"]
+
+POOLINGS = ("cls", "mean")
+STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
+PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
+
+
+def _setting(default, help, **options):
+    """A :class:`TrainConfig` field whose help text (and choices, metavar) the CLI shows."""
+    return dataclasses.field(default=default, metadata={"help": help, **options})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The settings of a training run: the one place their defaults are written.
+
+    :func:`train` takes each field as a keyword, the ``tfbert train`` command
+    as an option (``--batch-size``), and the run's ``config.json`` records them.
+    """
+
+    model: str = _setting(DEFAULT_MODEL, "model name (`tfbert models`) or a folder with "
+                          "preprocess/ and encoder/", metavar="NAME|DIR")
+    epochs: int = _setting(5, "passes over the training data")
+    batch_size: int = _setting(32, "examples per training step")
+    learning_rate: float = _setting(3e-5, "peak learning rate of AdamW")
+    warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
+                                      "rate up")
+    seq_length: int = _setting(128, "tokens per text (longer texts are truncated)")
+    dropout: float = _setting(0.1, "dropout rate before the output layer")
+    pooling: str = _setting("cls", "classify the [CLS] pooled output or the mean of the token "
+                            "outputs", choices=POOLINGS)
+    patience: int = _setting(2, "early-stopping patience in epochs")
+    monitor: str = _setting("val_loss", "what picks the best epoch (kept, and watched by early "
+                            "stopping): val_loss, or the task's val_accuracy / val_pearson / "
+                            "val_mae")
+    seed: int = _setting(42, "seed of splits, weights and shuffling")
+    strategy: str = _setting("auto", "tf.distribute strategy; auto picks a TPU, a TF_CONFIG "
+                             "cluster (multiworker), the local GPUs, or the CPU",
+                             choices=STRATEGIES)
+    backup_steps: int = _setting(200, "save the run's state every N steps in RUN_DIR/backup; "
+                                 "the same command resumes from it after a crash", metavar="N")
+    deterministic: bool = _setting(False, "deterministic TensorFlow ops: the same seed, data "
+                                   "and settings give the same metrics")
+    jit_compile: bool = _setting(False, "compile training steps with XLA (slower for TF Hub "
+                                 "encoders, which are recompiled every step, unless "
+                                 "--rebuild-encoder; see BENCHMARKS.md)")
+    mixed_precision: str | None = _setting(
+        None, "dtype policy of the layers tfbert builds (the encoder too with "
+        "--rebuild-encoder); the output stays float32 (default: float32)",
+        choices=tuple(p for p in PRECISIONS if p))
+    rebuild_encoder: bool = _setting(False, "run the encoder as a Keras BertEncoder rebuilt "
+                                     "with the TF Hub encoder's weights, so that "
+                                     "--mixed-precision and --jit-compile reach inside it "
+                                     "(BERTs exported by tf-models-official)")
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "seq_length", "backup_steps"):
+            if getattr(self, name) < 1:
+                raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.learning_rate <= 0:
+            raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if not 0 <= self.warmup_fraction < 1:
+            raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
+        if self.mixed_precision not in PRECISIONS:
+            raise TfbertError(f"mixed_precision must be one of "
+                              f"{', '.join(map(repr, PRECISIONS))}, got {self.mixed_precision!r}.")
+
+    @classmethod
+    def from_settings(cls, settings):
+        """A config from keyword settings, refusing names that are not fields."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - names)
+        if unknown:
+            raise TfbertError(f"unknown training setting(s) {', '.join(unknown)}; the settings "
+                              f"are {', '.join(sorted(names))}.")
+        return cls(**settings)
+
+
