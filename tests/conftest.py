@@ -1,5 +1,10 @@
 """Shared fixtures: real IMDB reviews from ../shared/data and a tiny TF Hub-format BERT.
 
+Two tiers: ``pytest -m "not slow"`` runs the fast tier (the tiny model with a vocabulary
+drawn from IMDB reviews, no real weights, no notebooks); ``pytest`` runs everything. A test
+is slow when it uses the real MiniLM weights (marked here, from its fixtures) or its module
+says ``pytestmark = pytest.mark.slow``.
+
 Everything heavy is built once per test session: the IMDB archive is unpacked
 (into pytest's cache folder, reused across runs), a 2-layer, 128-wide BERT
 with a WordPiece vocabulary drawn from IMDB reviews is exported with
@@ -17,6 +22,17 @@ import tfbert  # noqa: F401  (sets the tf-keras path before tensorflow is import
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 IMDB_ARCHIVE = os.path.join(SHARED_DATA, "aclImdb.tar.xz")
+
+
+REAL_WEIGHTS = {"minilm", "minilm_source"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the real MiniLM weights belong to the full suite (``-m slow``), as do
+    the modules marked ``pytestmark = pytest.mark.slow`` (notebooks, kill/resume, clusters)."""
+    for item in items:
+        if REAL_WEIGHTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def run_python(code, *args, timeout=300, env=None):

@@ -141,7 +141,7 @@ def test_an_export_killed_midway_leaves_the_previous_version_intact(
             assert process.stdout.readline().strip() == "written"
         else:  # as soon as the SavedModel's files start to appear in the staging folder
             deadline = time.monotonic() + 240
-            while not any(name.startswith(".tmp-2-") and os.listdir(directory / name)
+            while not any(name.startswith(".2.tmp-") and os.listdir(directory / name)
                           for name in os.listdir(directory)):
                 assert time.monotonic() < deadline and process.poll() is None
                 time.sleep(0.01)
@@ -150,7 +150,7 @@ def test_an_export_killed_midway_leaves_the_previous_version_intact(
         process.wait()
     assert process.returncode == -signal.SIGKILL
     left = os.listdir(directory)
-    assert [name for name in left if not name.startswith(".tmp-2-")] == ["1"], left
+    assert [name for name in left if not name.startswith(".2.tmp-")] == ["1"], left
     classifier = load_model(str(directory))
     assert os.path.basename(classifier.path) == "1"
     np.testing.assert_allclose(classifier.predict_proba(["A fine film."]), before)

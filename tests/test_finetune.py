@@ -1,7 +1,11 @@
 """A real fine-tune: all-MiniLM-L6-v2 (real pretrained weights, offline) learns SST-2."""
 import os
 
+import pytest
+
 from conftest import SST2
+
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
 
 def test_minilm_learns_sst2_from_a_thousand_sentences(minilm, tmp_path):

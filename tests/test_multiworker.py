@@ -10,6 +10,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
+
 WORKER = r"""
 import hashlib, json, sys
 import numpy as np

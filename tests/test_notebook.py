@@ -8,10 +8,13 @@ checks the executed notebook and the files it wrote.
 import os
 import re
 
-import tfbert
+import pytest
 
+import tfbert
 from conftest import REPO
 from notebook_checks import clean_notebook_defaults, execute, output_text
+
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
 NOTEBOOK = os.path.join(REPO, "notebooks", "imdb_end_to_end.ipynb")
 # The parameters cell's defaults: the TensorFlow tutorial's settings.

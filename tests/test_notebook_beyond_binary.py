@@ -11,8 +11,12 @@ import json
 import os
 import re
 
+import pytest
+
 from conftest import REPO, SHARED_DATA
 from notebook_checks import clean_notebook_defaults, execute, output_text
+
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
 NOTEBOOK = os.path.join(REPO, "notebooks", "beyond_binary.ipynb")
 DEFAULTS = {"MODEL": "all-minilm-l6-v2", "DATA_DIR": "../shared/data", "MAX_EXAMPLES": None,

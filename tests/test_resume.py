@@ -24,6 +24,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
+
 EPOCHS, KILL_AFTER = 6, 4    # the tiny model's loss starts falling in epochs 4-6
 
 

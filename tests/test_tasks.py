@@ -15,6 +15,8 @@ import pytest
 from conftest import SHARED_DATA, run_cli
 from tfbert.errors import ExportError
 
+pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
+
 
 def _data(name, **kwargs):
     from tfbert.data import load_data

@@ -14,7 +14,10 @@ import json
 import os
 import sys
 
+from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.data.splits import SPLITS
 from tfbert.errors import DataError, TfbertError
+from tfbert.tasks import AUTO, TASKS
 
 EXIT_ERROR = 2
 
@@ -56,7 +59,7 @@ def _add_data_arguments(parser, required=False, seed=True):
     parser.add_argument("--label-column", type=str, metavar="C",
                         help="label column name, or 0-based position in a headerless file")
     parser.add_argument("--task", default="auto",
-                        choices=("auto", "classification", "multilabel", "regression"),
+                        choices=(AUTO, *TASKS),
                         help="what the labels are; auto reads it from them (default: "
                              "%(default)s)")
     parser.add_argument("--label-separator", default=",", metavar="SEP",
@@ -288,8 +291,10 @@ def build_parser():
                                         "printed and saved as JSON, text and PNG.")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
     _add_data_arguments(p, required=True)
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
+    p.add_argument("--split", default="test", choices=SPLITS,
+                   help="the split of --data to evaluate on (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
+                   help="texts per prediction batch (default: %(default)s)")
     p.add_argument("--output", metavar="DIR", help="report folder: report.json, report.txt, "
                    "plots (default: runs/<model>/report_<split>)")
     p.set_defaults(func=cmd_evaluate)
@@ -307,7 +312,8 @@ def build_parser():
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line with every label's probability "
                         "(multi-label: the labels chosen; regression: the score)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="default: %(default)s")
+    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
+                   help="texts per prediction batch (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
     p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",

@@ -16,9 +16,10 @@ import dataclasses
 from tfbert.errors import TfbertError
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES"]
+__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE"]
 
 POOLINGS = ("cls", "mean")
+PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
 STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
 

@@ -16,6 +16,7 @@ Example::
 """
 import numpy as np
 
+from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.metrics import tune_thresholds
 from tfbert.reports import format_mistakes, save_metrics, write_report
 from tfbert.tasks import get_task
@@ -75,7 +76,7 @@ def probabilities_from_logits(logits):
         np.float64)
 
 
-def predict_scores(model, split, batch_size=64):
+def predict_scores(model, split, batch_size=PREDICT_BATCH_SIZE):
     """What a :class:`~tfbert.models.BertClassifier` predicts for a split, tokenizing once.
 
     Class probabilities ``[n, classes]``, per-label probabilities (multi-label)
@@ -117,7 +118,7 @@ def evaluate_scores(split, scores, label_names, task="classification", threshold
     return metrics
 
 
-def evaluate(model, split, label_names=None, path=None, batch_size=64, verbose=True,
+def evaluate(model, split, label_names=None, path=None, batch_size=PREDICT_BATCH_SIZE, verbose=True,
              thresholds=None, report_dir=None, title="Evaluation"):
     """Evaluate an in-memory classifier on a :class:`~tfbert.data.TextSplit`.
 

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from tfbert._tf import tf
+from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.pipeline import length_order
 from tfbert.errors import ExportError
 from tfbert.tasks import Prediction, get_task
@@ -53,7 +54,7 @@ class _TextPredictor:
             raise ExportError(f"{len(texts)} texts but {len(pairs)} second texts.")
         return texts, pairs
 
-    def predict_outputs(self, texts, pairs=None, batch_size=64):
+    def predict_outputs(self, texts, pairs=None, batch_size=PREDICT_BATCH_SIZE):
         """Every output of the task (``{name: array}``), in input order.
 
         Texts go through the model ``batch_size`` at a time, sorted by length so
@@ -72,13 +73,13 @@ class _TextPredictor:
         return {key: np.concatenate([chunk[key] for chunk in chunks])[restore]
                 for key in chunks[0]}
 
-    def predict_proba(self, texts, pairs=None, batch_size=64):
+    def predict_proba(self, texts, pairs=None, batch_size=PREDICT_BATCH_SIZE):
         """Class probabilities ``[n, classes]``, per-label probabilities ``[n, labels]``
         (multi-label) or scores ``[n]`` (regression), in input order."""
         scores = self.predict_outputs(texts, pairs, batch_size)[self.task.scores_key]
         return scores.astype(np.float64)
 
-    def predict(self, texts, pairs=None, batch_size=64):
+    def predict(self, texts, pairs=None, batch_size=PREDICT_BATCH_SIZE):
         """A :class:`Prediction` for each text (or pair), in input order.
 
         Example::

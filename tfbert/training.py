@@ -121,7 +121,8 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
     elif model is not None:
         settings["model"] = model.name if isinstance(model, ModelSpec) else os.fspath(model)
     config = TrainConfig.from_settings(
-        {**settings, "strategy": strategy if isinstance(strategy, str) else "given"})
+        {**settings, "strategy": strategy if isinstance(strategy, str)
+         else type(strategy).__name__})
     _check(data, config)
     run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)

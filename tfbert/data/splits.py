@@ -22,7 +22,9 @@ import numpy as np
 from tfbert.errors import DataError
 from tfbert.tasks import task_of_labels
 
-__all__ = ["TextSplit", "TextData", "balanced_subset", "carve", "map_label_names"]
+__all__ = ["SPLITS", "TextSplit", "TextData", "balanced_subset", "carve", "map_label_names"]
+
+SPLITS = ("train", "validation", "test")
 
 
 @dataclasses.dataclass
@@ -93,7 +95,7 @@ class TextData:
 
     def split(self, name):
         """The split called ``name`` (train, validation or test)."""
-        found = getattr(self, name, None) if name in ("train", "validation", "test") else None
+        found = getattr(self, name, None) if name in SPLITS else None
         if found is None:
             raise DataError(f"{self.source or 'the data'} has no {name!r} split.")
         return found
@@ -104,7 +106,7 @@ class TextData:
         kind = "text pairs" if self.text_pairs else "texts"
         what = task.describe_label_names(self.label_names)
         lines = [f"{self.source}: {task.name}, {kind}, {what}"]
-        for name in ("train", "validation", "test"):
+        for name in SPLITS:
             part = getattr(self, name)
             if part is not None:
                 detail = task.describe(part.labels, self.label_names)
