@@ -25,14 +25,20 @@ IMDB_ARCHIVE = os.path.join(SHARED_DATA, "aclImdb.tar.xz")
 
 
 REAL_WEIGHTS = {"minilm", "minilm_source"}
+TRAINED = {"trained", "exported"}
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests that use the real MiniLM weights belong to the full suite (``-m slow``), as do
-    the modules marked ``pytestmark = pytest.mark.slow`` (notebooks, kill/resume, clusters)."""
+    the modules marked ``pytestmark = pytest.mark.slow`` (notebooks, kill/resume, clusters).
+    Under pytest-xdist (``--dist loadgroup``, set in setup.cfg) the tests of the trained tiny
+    classifier share one worker, which trains it once."""
     for item in items:
-        if REAL_WEIGHTS & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if REAL_WEIGHTS & fixtures:
             item.add_marker(pytest.mark.slow)
+        if TRAINED & fixtures:
+            item.add_marker(pytest.mark.xdist_group("trained"))
 
 
 def run_python(code, *args, timeout=300, env=None):

@@ -7,6 +7,10 @@ import pytest
 
 from conftest import run_cli
 
+# The command in real subprocesses (each imports TensorFlow, one trains): the full suite.
+# The CLI's one-line errors for bad data run in the fast tier (test_bad_inputs.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, tiny_model, imdb_archive, cache_dir):

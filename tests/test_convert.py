@@ -148,7 +148,8 @@ def make_hf_checkpoint(folder, config_changes=None, drop=(), extra=None, tokeniz
     return str(folder)
 
 
-@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("policy", ["float32", pytest.param("mixed_bfloat16",
+                                                            marks=pytest.mark.slow)])
 def test_tiny_checkpoint_converts_exactly(tmp_path, policy):
     """Also when the conversion happens inside a mixed-precision training run (train()
     resolves its model under the run's dtype policy): the export must stay float32."""
@@ -172,6 +173,7 @@ def test_tiny_checkpoint_converts_exactly(tmp_path, policy):
     assert np.abs(outputs["pooled_output"].numpy() - pooled).max() < 1e-4
 
 
+@pytest.mark.slow   # the full suite: two conversions
 def test_tokenizer_json_only_folder_converts_the_same(tmp_path):
     import tensorflow_hub as hub
     from tfbert._tf import tf
@@ -198,6 +200,7 @@ def test_unfaithful_configs_are_refused(tmp_path, changes, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow   # the full suite: conversions
 def test_missing_leftover_and_misshapen_tensors_are_named(tmp_path):
     source = make_hf_checkpoint(tmp_path / "missing", drop=("pooler.dense.bias",))
     with pytest.raises(ConversionError, match=r"tensor pooler.dense.bias \(for pooler_transform/bias\) is missing"):
@@ -234,6 +237,7 @@ def test_interrupted_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "models") == []
 
 
+@pytest.mark.slow   # the full suite: three conversions
 def test_overwriting_keeps_the_old_model_until_the_new_one_is_in_place(tmp_path, monkeypatch):
     """convert --overwrite: a failure once the new model is written, before or during the
     swap, leaves the old model whole; only a finished conversion replaces it."""
@@ -279,6 +283,7 @@ def test_overwriting_keeps_the_old_model_until_the_new_one_is_in_place(tmp_path,
     assert os.listdir(tmp_path / "models") == ["bert"]            # nothing set aside is left
 
 
+@pytest.mark.slow   # the full suite: a subprocess converting
 def test_cli_convert(tmp_path):
     source = make_hf_checkpoint(tmp_path / "hf")
     out = tmp_path / "converted"

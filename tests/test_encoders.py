@@ -17,8 +17,9 @@ def _encoder(model):
     return next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))
 
 
-@pytest.mark.parametrize("fixture, pooling", [("tiny_model", "cls"), ("minilm", "cls"),
-                                              ("tiny_model", "mean")])
+@pytest.mark.parametrize("fixture, pooling", [
+    ("tiny_model", "cls"), pytest.param("minilm", "cls", marks=pytest.mark.slow),
+    ("tiny_model", "mean")])
 def test_rebuilt_encoder_gives_the_hub_layers_logits(fixture, pooling, request):
     """The tiny model uses tanh GELU, MiniLM exact GELU: each rebuild finds its own. With
     [CLS] pooling the last layer computes the first token only, and the logits stay the same."""
@@ -74,6 +75,7 @@ def test_an_encoder_that_is_not_a_tf_models_bert_is_refused(tmp_path):
         rebuild_encoder(str(tmp_path / "encoder"))
 
 
+@pytest.mark.slow   # the full suite: XLA training
 def test_train_a_rebuilt_encoder_in_bfloat16_with_xla_then_export(tiny_model, imdb_small,
                                                                    tmp_path):
     """The combination the flags exist for: XLA compiles the whole step (the encoder is no

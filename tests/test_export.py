@@ -120,6 +120,7 @@ tfbert.export_model(model, sys.argv[2], ["neg", "pos"])
 """
 
 
+@pytest.mark.slow   # the full suite: killed subprocesses
 @pytest.mark.parametrize("moment", ["while writing", "after writing, before the rename"])
 def test_an_export_killed_midway_leaves_the_previous_version_intact(
         exported, trained, tiny_model, tmp_path, moment):
@@ -163,6 +164,7 @@ def _xla_functions(classifier):
     return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
 
 
+@pytest.mark.slow   # the full suite: XLA compilation
 def test_xla_serving_compiles_long_batches_and_matches_the_model(trained, imdb_small, tmp_path,
                                                                  exported):
     """``jit_compile=True``: the serving graph holds an XLA-compiled function; long and short

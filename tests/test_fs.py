@@ -203,3 +203,31 @@ def test_safe_extract_raises_the_callers_error_for_a_broken_archive(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ModelError, match="cannot unpack .*broken.tar.gz"):
         safe_extract(broken, tmp_path / "out", error=ModelError, announce=False)
+
+
+def _build_once(target, log):
+    """What a test worker does for a shared cache entry: build it unless it is there."""
+    import time
+    from tfbert._fs import atomic_dir, cache_lock
+    with cache_lock(target):
+        if not os.path.isdir(target):
+            with atomic_dir(target, policy="reuse") as staging:
+                with open(log, "a") as f:
+                    f.write("built\n")
+                time.sleep(0.5)      # long enough for the other process to be waiting
+                open(os.path.join(staging, "payload"), "w").close()
+
+
+def test_processes_building_one_cache_entry_build_it_once(tmp_path):
+    import multiprocessing
+    target, log = str(tmp_path / "cache" / "model"), str(tmp_path / "log")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_build_once, args=(target, log)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    assert open(log).read() == "built\n"
+    assert os.listdir(target) == ["payload"]
+    assert os.listdir(os.path.dirname(target)) == ["model"]      # no lock file left behind

@@ -155,6 +155,7 @@ def test_nan_loss_stops_at_once_naming_step_and_rate_and_keeps_best_weights(
     assert os.path.isfile(str(tmp_path / "checkpoints" / "best.index"))
 
 
+@pytest.mark.slow   # the full suite: two runs
 def test_same_seed_and_deterministic_ops_give_the_same_run(tiny_model, imdb_small, tmp_path):
     from tfbert.training import train
     small = small_imdb(imdb_small)

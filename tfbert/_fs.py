@@ -147,6 +147,43 @@ _MOVE_IN = {"refuse": _move_in_refusing, "replace": _move_in_replacing,
             "reuse": _move_in_reusing}
 
 
+@contextlib.contextmanager
+def cache_lock(target):
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``target`` while the body runs.
+
+    For cache entries that several processes may build at once (test workers,
+    the workers of a cluster): the first builds, the others wait and then find
+    it built, instead of each spending minutes of CPU on the same work. The lock
+    file is removed afterwards. Where the platform has no ``fcntl`` the body
+    simply runs (``atomic_dir``'s ``"reuse"`` policy still keeps one copy).
+
+    Example::
+
+        with cache_lock(target):
+            if not os.path.isdir(target):
+                with atomic_dir(target, policy="reuse") as staging:
+                    build_into(staging)
+    """
+    try:
+        import fcntl
+    except ImportError:         # not POSIX
+        yield
+        return
+    parent, name = os.path.split(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    path = os.path.join(parent, f".{name}.lock")
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            # A process still waiting on this file finds the target built (or, after a
+            # failure, builds it itself); one arriving later checks the target first.
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def safe_extract(archive, destination, error=DataError, announce=True):
     """Unpack tar ``archive`` (any compression tarfile reads) into folder ``destination``.
 

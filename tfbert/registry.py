@@ -206,6 +206,12 @@ def packaged_model_folder(name):
     if digest != packaged.sha256:
         raise ModelError(f"{weights} has SHA-256 {digest}, expected {packaged.sha256}: not the "
                          "official weights; reinstall the package.")
-    print(f"Converting {name} from {source} into {target} (once) ...")
-    # Two processes (test workers, cluster workers) may convert at once: keep the first copy.
-    return convert_hf(source, target, if_exists="reuse")
+    from tfbert._fs import cache_lock
+    # Processes converting at once (test or cluster workers): the first converts, the
+    # others wait for it and reuse its copy.
+    with cache_lock(target):
+        if not all(_is_saved_model(os.path.join(target, part)) for part in ("encoder",
+                                                                              "preprocess")):
+            print(f"Converting {name} from {source} into {target} (once) ...")
+            convert_hf(source, target, if_exists="reuse")
+    return target

@@ -21,7 +21,7 @@ import os
 import warnings
 
 from tfbert._cache import default_cache_dir
-from tfbert._fs import atomic_dir, safe_extract
+from tfbert._fs import atomic_dir, cache_lock, safe_extract
 from tfbert.data.splits import TextSplit, map_label_names
 from tfbert.errors import DataError
 
@@ -118,9 +118,10 @@ def extract_archive(archive, cache_dir=None):
                           f"{stem}-{key}")
     if os.path.isdir(target):
         return target
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with atomic_dir(target, policy="reuse") as staging:
-        safe_extract(archive, staging)
+    with cache_lock(target):    # another process unpacking it: wait, then use its copy
+        if not os.path.isdir(target):
+            with atomic_dir(target, policy="reuse") as staging:
+                safe_extract(archive, staging)
     return target
 
 

@@ -54,8 +54,7 @@ class TextSplit:
 
     @property
     def task(self):
-        """The :class:`~tfbert.tasks.Task` the labels imply (equal to its name, e.g.
-        ``split.task == "classification"``)."""
+        """The :class:`~tfbert.tasks.Task` the labels imply (it compares equal to its name)."""
         return task_of_labels(self.labels)
 
     def __len__(self):
