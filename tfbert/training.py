@@ -23,13 +23,13 @@ import os
 
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
-from tfbert.data import make_dataset
+from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss
 from tfbert.config import PRECISIONS, TrainConfig
+from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import ModelSpec
-from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss
 from tfbert.tasks import monitor_mode
 
 __all__ = ["TrainConfig", "TrainResult", "train", "create_optimizer", "resolve_precision",
@@ -320,10 +320,8 @@ def _finish(data, classifier, config, plan):
 
 
 def resolve_precision(mixed_precision, strategy):
-    """The Keras dtype policy name for ``mixed_precision`` on ``strategy``'s devices."""
-    if mixed_precision not in PRECISIONS:
-        raise TfbertError(f"mixed_precision must be one of {', '.join(map(repr, PRECISIONS))}, "
-                          f"got {mixed_precision!r}.")
+    """The Keras dtype policy name for ``mixed_precision`` (one of :data:`PRECISIONS`, checked
+    by :class:`TrainConfig`) on ``strategy``'s devices."""
     if mixed_precision != "auto":
         return mixed_precision or "float32"
     if isinstance(strategy, tf.distribute.TPUStrategy):
