@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tfbert.errors import DataError
-from tfbert.evaluation import (compute_metrics, format_metrics, format_mistakes,
-                               probabilities_from_logits, save_metrics, tune_thresholds,
-                               worst_mistakes, write_report)
+from tfbert.evaluation import (compute_metrics, evaluate_scores, format_metrics,
+                               format_mistakes, probabilities_from_logits, save_metrics,
+                               tune_thresholds, worst_mistakes, write_report)
 
 
 def test_binary_metrics_by_hand(tmp_path):
@@ -280,12 +280,56 @@ def test_format_mistakes_truncates_long_texts():
     mistakes = [{"text": "x" * 300, "label": "neg", "predicted": "pos", "confidence": 0.9},
                 {"text": "short", "label": "pos", "predicted": "neg", "confidence": 0.8}]
     text = format_mistakes(mistakes, limit=1, width=40)
-    assert "1 of 2" in text and "short" not in text
+    assert text.startswith("worst mistakes: the 1 most confident of 2\n") and "short" not in text
     assert "x" * 39 + "\u2026" in text and "x" * 40 not in text
     assert "confidence 0.9000: true neg, predicted pos" in text
     regression = format_mistakes([{"text": "t", "label": 1.0, "predicted": 3.0, "error": 2.0}],
                                  task="regression")
     assert "error 2.0000" in regression
+    assert regression.startswith("largest errors: all 1, largest first")
+
+
+def test_format_mistakes_heading_counts_every_mistake_not_just_those_listed():
+    mistakes = [{"text": f"t{i}", "label": "neg", "predicted": "pos", "confidence": 0.9}
+                for i in range(10)]
+    text = format_mistakes(mistakes, limit=5, total=93)
+    assert text.splitlines()[0] == "worst mistakes: the 5 most confident of 93"
+    assert len([line for line in text.splitlines() if "text: t" in line]) == 5
+    assert format_mistakes(mistakes[:2], total=2).splitlines()[0] == (
+        "worst mistakes: all 2, most confident first")
+    assert format_mistakes([]) == "worst mistakes: none."
+
+
+def test_evaluate_scores_counts_all_mistakes_and_keeps_the_worst(tmp_path, capsys):
+    from tfbert.data import TextSplit
+    labels = [0] * 20
+    probabilities = np.array([[1 - p, p] for p in np.linspace(0.55, 0.99, 12)] +
+                             [[0.9, 0.1]] * 8)          # 12 wrong, 8 right
+    split = TextSplit([f"review {i}" for i in range(20)], labels)
+    metrics = evaluate_scores(split, probabilities, ["neg", "pos"], mistakes=3,
+                              report_dir=tmp_path / "report")
+    assert metrics["mistakes_total"] == 12
+    assert "worst mistakes: the 3 most confident of 12" in capsys.readouterr().out
+    report = json.load(open(metrics["report_files"]["json"]))
+    assert report["mistakes_total"] == 12
+    assert [m["text"] for m in report["mistakes"]] == ["review 11", "review 10", "review 9"]
+    text = open(metrics["report_files"]["text"], encoding="utf-8").read()
+    assert "worst mistakes: the 3 most confident of 12" in text
+
+
+def test_write_report_new_never_replaces_an_existing_report(tmp_path):
+    metrics = compute_metrics(THREE_CLASS_LABELS, np.eye(3)[THREE_CLASS_PREDICTED],
+                              ["a", "b", "c"])
+    first = write_report(tmp_path / "report_test", metrics)
+    (tmp_path / "report_test-2").mkdir()                  # taken, even though empty
+    second = write_report(tmp_path / "report_test", metrics, if_exists="new")
+    third = write_report(tmp_path / "report_test", metrics, if_exists="new")
+    assert os.path.dirname(first["json"]) == str(tmp_path / "report_test")
+    assert os.path.dirname(second["json"]) == str(tmp_path / "report_test-3")
+    assert os.path.dirname(third["json"]) == str(tmp_path / "report_test-4")
+    assert os.listdir(tmp_path / "report_test-2") == []
+    assert sorted(os.listdir(tmp_path / "report_test")) == sorted(
+        os.path.basename(p) for p in first.values())
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

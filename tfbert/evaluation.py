@@ -94,27 +94,33 @@ def predict_scores(model, split, batch_size=PREDICT_BATCH_SIZE):
 
 
 def evaluate_scores(split, scores, label_names, task="classification", thresholds=None,
-                    path=None, report_dir=None, title="Evaluation", verbose=True, mistakes=10):
+                    path=None, report_dir=None, title="Evaluation", verbose=True, mistakes=10,
+                    report_if_exists="replace"):
     """Metrics and the worst mistakes of predictions ``scores`` on ``split``; shown and saved.
 
     Prints the metrics and the five worst mistakes (unless ``verbose=False``),
     writes the metrics as JSON to ``path`` and the full report (see
-    :func:`~tfbert.reports.write_report`) to ``report_dir`` when given, and
-    returns the metrics.
+    :func:`~tfbert.reports.write_report`, which ``report_if_exists`` is passed
+    to as ``if_exists``) to ``report_dir`` when given, and returns the metrics.
+    ``metrics["mistakes_total"]`` counts every wrong prediction (regression:
+    every example), of which the ``mistakes`` worst are kept.
     """
     task = get_task(task)
     metrics = task.compute_metrics(split.labels, scores, label_names, thresholds)
-    worst = task.worst_mistakes(split.texts, split.labels, scores, label_names, thresholds,
-                                pairs=split.pairs, k=mistakes)
+    every = task.worst_mistakes(split.texts, split.labels, scores, label_names, thresholds,
+                                pairs=split.pairs, k=None)
+    metrics["mistakes_total"], worst = len(every), every[:mistakes]
     if verbose:
         print(task.format_metrics(metrics, title))
         if worst:
-            print(format_mistakes(worst, task, limit=5))
+            print(format_mistakes(worst, task, limit=5, total=len(every)))
     if path:
         save_metrics(metrics, path)
     if report_dir:
         metrics["report_files"] = write_report(report_dir, metrics, worst, title=title,
-                                               labels=split.labels, scores=scores)
+                                               labels=split.labels, scores=scores,
+                                               total_mistakes=len(every),
+                                               if_exists=report_if_exists)
     return metrics
 
 
