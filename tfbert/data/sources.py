@@ -16,6 +16,7 @@ Example::
     from tfbert.data.sources import load_folder
     splits, names = load_folder("../shared/data/aclImdb.tar.xz")   # names: ['neg', 'pos']
 """
+import contextlib
 import hashlib
 import os
 import warnings
@@ -140,10 +141,13 @@ def load_tfds(name="imdb_reviews", text_key="text", label_key="label", splits=("
     from tfbert._net import ensure_reachable
 
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        with _quiet_absl():
+            builder = tfds.builder(name, data_dir=data_dir)
     except Exception as exc:  # tfds raises its own DatasetNotFoundError
         raise DataError(f"unknown TFDS dataset {name!r}: {exc}") from None
-    if not _tfds_prepared(builder):
+    with _quiet_absl():
+        prepared = _tfds_prepared(builder)
+    if not prepared:
         ensure_reachable("https://storage.googleapis.com", what=f"TFDS dataset {name!r}",
                          error=DataError, hint="Offline, pass local data instead: --data /path/to/aclImdb "
                               "(or aclImdb.tar.xz), or a .csv/.tsv file.")
@@ -168,6 +172,19 @@ def load_tfds(name="imdb_reviews", text_key="text", label_key="label", splits=("
     if label_names is not None:
         return map_label_names(result, found, label_names, f"TFDS dataset {name!r}")
     return result, found
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """Hide absl warnings for the block (TFDS's "Variant folder ... has no dataset_info.json"
+    about an unprepared dataset, which tfbert either prepares or explains); errors still show."""
+    from absl import logging as absl_logging
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
 
 
 def _tfds_prepared(builder):
