@@ -131,10 +131,11 @@ def test_tensorflow_text_missing_or_of_another_version(tmp_path, case):
      "every training example has the label 'pos'"),
     ("text,label\na,1\nb,0\n", ["--epochs", "0"], "--epochs: must be a positive integer"),
 ])
-def test_cli_bad_input_is_one_line_naming_it(tmp_path, content, args, message):
+def test_cli_bad_input_is_one_line_naming_it(tmp_path, tiny_model, content, args, message):
     path = _csv(tmp_path, content)
-    result = run_cli("train", "--data", path, *args, cwd=tmp_path)
+    # A local model: the model is checked before the data, and the default one needs the network.
+    result = run_cli("train", "--model", tiny_model, "--data", path, *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
-    assert not os.path.exists(tmp_path / "saved_models")        # nothing half-written
+    assert sorted(os.listdir(tmp_path)) == ["data.csv"]          # no runs/, no saved_models/

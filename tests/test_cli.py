@@ -1,11 +1,14 @@
 """The tfbert command in real subprocesses: train, evaluate, predict, and clean errors."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
+from tfbert.runs import default_name
 
 # The command in real subprocesses (each imports TensorFlow, one trains): the full suite.
 # The CLI's one-line errors for bad data run in the fast tier (test_bad_inputs.py).
@@ -23,12 +26,12 @@ def cli_run(tmp_path_factory, tiny_model, imdb_archive, cache_dir):
     return process, workdir
 
 
-def test_train_evaluates_exports_and_says_where(cli_run):
+def test_train_evaluates_exports_and_says_where(cli_run, imdb_archive):
     process, workdir = cli_run
     assert process.returncode == 0, process.stderr[-3000:]
-    export = workdir / "saved_models" / "aclImdb_bert" / "1"
+    export = workdir / "saved_models" / default_name(imdb_archive) / "1"
     assert (export / "saved_model.pb").is_file()
-    run = workdir / "runs" / "aclImdb_bert"
+    run = workdir / "runs" / default_name(imdb_archive) / "1"     # the export's own records
     for name in ("history.json", "training_curves.png", "config.json",
                  "report_test/report.json", "report_test/report.txt",
                  "report_test/confusion_matrix.png", "report_test/pr_curve.png"):
@@ -43,9 +46,13 @@ def test_train_evaluates_exports_and_says_where(cli_run):
     assert settings["examples"]["train"] == 240 and settings["test_metrics"]["f1"] == metrics["f1"]
 
 
-def test_predict_texts_json_and_file(cli_run, tmp_path):
+def _export(workdir, imdb_archive):
+    return workdir / "saved_models" / default_name(imdb_archive)
+
+
+def test_predict_texts_json_and_file(cli_run, imdb_archive, tmp_path):
     process, workdir = cli_run
-    model_dir = workdir / "saved_models" / "aclImdb_bert"
+    model_dir = _export(workdir, imdb_archive)
     plain = run_cli("predict", model_dir, "A great film.", "A terrible film.")
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.strip().splitlines()
@@ -67,13 +74,13 @@ def test_predict_texts_json_and_file(cli_run, tmp_path):
         assert float(probability) == pytest.approx(row["probability"], abs=1e-4)
 
 
-def test_predict_streams_a_large_file_in_order_with_progress(cli_run, tmp_path):
+def test_predict_streams_a_large_file_in_order_with_progress(cli_run, imdb_archive, tmp_path):
     process, workdir = cli_run
     lines = [f"review {i}: " + ("good " if i % 3 else "dull ") * (i % 40 + 1)
              for i in range(2500)]                      # more than two chunks of 1,024
     path = tmp_path / "reviews.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = run_cli("predict", workdir / "saved_models" / "aclImdb_bert", "--file", path)
+    result = run_cli("predict", _export(workdir, imdb_archive), "--file", path)
     assert result.returncode == 0, result.stderr[-2000:]
     printed = result.stdout.splitlines()
     assert len(printed) == 2500
@@ -81,16 +88,27 @@ def test_predict_streams_a_large_file_in_order_with_progress(cli_run, tmp_path):
     assert "Predicting" in result.stderr and "2500" in result.stderr   # the progress bar
 
 
+def test_predict_reads_standard_input(cli_run, imdb_archive):
+    process, workdir = cli_run
+    exe = os.path.join(os.path.dirname(sys.executable), "tfbert")
+    result = subprocess.run([exe, "predict", _export(workdir, imdb_archive), "--file", "-"],
+                            input="A great film.\n\ncaf\u00e9 au lait, terrible\n".encode(),
+                            capture_output=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    texts = [line.split("\t")[2] for line in result.stdout.decode().splitlines()]
+    assert texts == ["A great film.", "caf\u00e9 au lait, terrible"]
+
+
 def test_evaluate_an_export(cli_run, imdb_archive, tmp_path):
     process, workdir = cli_run
     out = tmp_path / "report"
-    result = run_cli("evaluate", workdir / "saved_models" / "aclImdb_bert", "--data",
+    result = run_cli("evaluate", _export(workdir, imdb_archive), "--data",
                      imdb_archive, "--max-examples", 100, "--output", out)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "report.json").read_text())
     assert metrics["examples"] == 100 and len(metrics["mistakes"]) <= 10
     assert sum(row["support"] for row in metrics["per_label"].values()) == 100
-    assert "accuracy" in result.stdout and "Worst mistakes" in result.stdout
+    assert "accuracy" in result.stdout and "worst mistakes: the 5 most confident of " in result.stdout
     assert (out / "confusion_matrix.png").is_file() and (out / "pr_curve.png").is_file()
 
 
