@@ -7,7 +7,7 @@ Every tfbert module imports TensorFlow from here::
 import contextlib
 import warnings
 
-import tfbert._setup  # noqa: F401  (sets TF_USE_LEGACY_KERAS first)
+import tfbert._setup  # sets TF_USE_LEGACY_KERAS and the C++ log level first
 from tfbert.errors import SetupError
 
 # tensorflow-hub 0.16 imports pkg_resources (hence the setuptools<81 pin); its warning is noise.
@@ -15,6 +15,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 
 import tensorflow as tf
 import tf_keras
+
+tfbert._setup.quiet_python_logs()
 
 _MINOR = ".".join(tf.__version__.split(".")[:2])
 _FIX = f"pip install 'tensorflow-text=={_MINOR}.*'"
@@ -31,7 +33,6 @@ if ".".join(_text_version.split(".")[:2]) != _MINOR:
     raise SetupError(
         f"tensorflow-text {_text_version} does not match tensorflow {tf.__version__}: their "
         f"ops are built for one TensorFlow version each. {_FIX}")
-
 
 
 @contextlib.contextmanager
