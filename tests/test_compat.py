@@ -132,3 +132,36 @@ def test_hub_cache_folder_is_where_tensorflow_hub_looks(tmp_path, monkeypatch):
     # A cached handle resolves to that folder without any download.
     assert hub.resolve(handle) == folder
     assert float(hub.load(handle).scale.numpy()) == 3.0
+
+
+def test_weights_checkpoint_saves_the_weights_without_the_optimizer(tmp_path):
+    from tfbert._tf import tf
+    path = str(tmp_path / "best")
+    model = _model()
+    checkpoint = compat.weights_checkpoint(path, monitor="loss", save_best_only=True)
+    model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[checkpoint])
+    names = [name for name, _ in tf.train.list_variables(path)]
+    assert any("kernel" in name for name in names)
+    assert not [name for name in names if "optimizer" in name]
+    fresh = _model()
+    iterations = int(fresh.optimizer.iterations.numpy())
+    fresh.load_weights(path)
+    for restored, expected in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(restored, expected)
+    assert int(fresh.optimizer.iterations.numpy()) == iterations
+
+
+def test_back_up_now_writes_the_position_keras_is_at(tmp_path):
+    from tfbert._tf import tf_keras
+    backup = tf_keras.callbacks.BackupAndRestore(str(tmp_path), save_freq=1000)
+    stop = _callback(on_train_batch_end=lambda self, batch, logs=None: (
+        compat.back_up_now(backup), setattr(self.model, "stop_training", True))
+        if batch == 1 and getattr(self, "_epoch", 0) == 1 else None,
+        on_epoch_begin=lambda self, epoch, logs=None: setattr(self, "_epoch", epoch))
+    model = _model()
+    # Keras deletes its backup at the end of fit; a crash (here: an error) keeps it.
+    crash = _callback(on_train_end=lambda self, logs=None: (_ for _ in ()).throw(
+        RuntimeError("crash")))
+    with pytest.raises(RuntimeError):
+        model.fit(X, Y, batch_size=4, epochs=3, verbose=0, callbacks=[crash, backup, stop])
+    assert compat.backup_position(str(tmp_path), STEPS_PER_EPOCH) == (1, 2)

@@ -180,3 +180,38 @@ def test_xla_serving_compiles_long_batches_and_matches_the_model(trained, imdb_s
     for batch_size in (1, 3):
         np.testing.assert_allclose(classifier.predict_proba(texts, batch_size=batch_size)[:, 1],
                                    expected, atol=1e-5)
+
+
+def _bytes(folder):
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(folder) for name in names)
+
+
+def test_export_holds_weights_and_vocabulary_but_no_training_state(exported, trained,
+                                                                   tiny_model):
+    """The trained model was compiled with AdamW (a step and m/v slots: twice its weights);
+    none of it is exported, nor any other training-only variable."""
+    from tfbert._tf import tf
+    stored = tf.train.list_variables(os.path.join(exported, "variables", "variables"))
+    shapes = sorted(tuple(shape) for name, shape in stored if "CHECKPOINTABLE" not in name
+                    and not name.endswith("save_counter/.ATTRIBUTES/VARIABLE_VALUE"))
+    assert shapes == sorted(tuple(w.shape) for w in trained.model.core.weights)
+    assert not [name for name, _ in stored if "optimizer" in name]
+    weights = sum(w.shape.num_elements() * w.dtype.size for w in trained.model.core.weights)
+    vocabulary = _bytes(os.path.join(tiny_model, "preprocess", "assets"))
+    variables = _bytes(os.path.join(exported, "variables"))
+    assets = _bytes(os.path.join(exported, "assets"))
+    assert weights <= variables <= 1.1 * weights
+    assert assets == vocabulary
+    # The rest is the graph and metadata: a fixed ~1.5 MB, about 2% of MiniLM's 91 MB.
+    assert _bytes(exported) - variables - assets < 2.5e6
+
+
+def test_best_checkpoint_holds_weights_only(trained):
+    from tfbert._tf import tf
+    best = os.path.join(trained.files["checkpoints"], "best")
+    stored = [(name, shape) for name, shape in tf.train.list_variables(best)
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert not [name for name, _ in stored if "optimizer" in name]
+    weights = sum(w.shape.num_elements() for w in trained.model.core.weights)
+    assert sum(int(np.prod(shape)) for _, shape in stored) == weights

@@ -1,8 +1,9 @@
 """Everything tfbert reads or sets inside tf-keras and tensorflow-hub that is not public API.
 
-tfbert resumes interrupted runs and carries early stopping across them, and
-finds TF Hub's download cache; Keras and tensorflow-hub offer no public way to
-do either, so tfbert relies on their internals, here and nowhere else. They
+tfbert resumes interrupted runs and carries early stopping across them, backs
+a run up the moment it is told to stop, keeps the best epoch's weights without
+the optimizer, and finds TF Hub's download cache; Keras and tensorflow-hub offer
+no public way to do these, so tfbert relies on their internals, here and nowhere else. They
 were read from the versions in :data:`WRITTEN_FOR`; ``tests/test_compat.py``
 fails when other versions are installed, and exercises each function on real
 objects, so an upgrade is checked in one place.
@@ -14,6 +15,7 @@ Example::
     from tfbert import compat
     compat.backup_position("runs/imdb/backup", steps_per_epoch=782)   # (2, 120) or None
 """
+import functools
 import hashlib
 import os
 
@@ -95,6 +97,62 @@ def set_checkpoint_best(checkpoint, best):
         set_checkpoint_best(checkpoint, 0.31)
     """
     checkpoint.best = best
+
+
+def back_up_now(backup):
+    """Make a ``tf_keras.callbacks.BackupAndRestore`` write its backup now (during ``fit``).
+
+    The backup records the epoch and the step Keras is at (set at each step's
+    start), so call it at a step's end: the run then resumes at the next step.
+
+    Example::
+
+        back_up_now(backup)          # in on_train_batch_end, after a SIGTERM
+    """
+    backup._backup(epoch=backup._current_epoch)
+
+
+def save_weights(model, path):
+    """Write ``model``'s weights, and not its optimizer, as a TensorFlow checkpoint.
+
+    ``model.save_weights`` also writes a compiled model's optimizer (AdamW's
+    step and ``m``/``v`` slots: twice the weights again). This writes the same
+    checkpoint layout without that branch, so ``model.load_weights(path)`` reads
+    it and leaves the optimizer as it is.
+
+    Example::
+
+        save_weights(model, "runs/imdb/checkpoints/best")
+        model.load_weights("runs/imdb/checkpoints/best")
+    """
+    from tfbert._tf import tf
+    optimizer = getattr(model, "optimizer", None)
+    children = tf.train.TrackableView(model).children(model)
+    tf.train.Checkpoint(**{name: child for name, child in children.items()
+                           if child is not optimizer}).write(path)
+
+
+def weights_checkpoint(filepath, **kwargs):
+    """A ``tf_keras.callbacks.ModelCheckpoint(filepath, save_weights_only=True, **kwargs)``
+    whose checkpoints hold the weights only (written by :func:`save_weights`).
+
+    Example::
+
+        best = weights_checkpoint("runs/imdb/checkpoints/best", monitor="val_loss",
+                                  save_best_only=True)
+    """
+    return _weights_checkpoint_class()(filepath, save_weights_only=True, **kwargs)
+
+
+@functools.cache
+def _weights_checkpoint_class():
+    from tfbert._tf import tf_keras
+
+    class WeightsCheckpoint(tf_keras.callbacks.ModelCheckpoint):
+        def _save_handler(self, filepath):   # where ModelCheckpoint writes, once it decided to
+            save_weights(self.model, filepath)
+
+    return WeightsCheckpoint
 
 
 def hub_cache_folder(handle):

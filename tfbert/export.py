@@ -57,36 +57,44 @@ CHECK_TEXTS = (
 
 
 class _Serving(tf.Module):
-    """What the SavedModel holds: the string model and its task's outputs."""
+    """What the SavedModel holds: the string model's weights, its tokenizer (vocabulary
+    tables) and the task's outputs.
+
+    It tracks the preprocessor and the weights, not the Keras model: a compiled model also
+    tracks what training attached to it (the optimizer's step and m/v slots, the metrics),
+    which would triple the export.
+    """
 
     def __init__(self, model, label_names, thresholds=None, jit_compile=False):
         super().__init__()
-        self.model = model
-        self.jit_compile = jit_compile
-        if jit_compile:
-            self._compiled_core = tf.function(lambda inputs: model.core(inputs, training=False),
-                                              jit_compile=True)
-        self._task = model.task
-        self._label_names = list(label_names)
-        self._thresholds = thresholds
+        self.preprocessor = model.preprocessor
+        self.weights = list(model.core.weights)
+        logits = _logits_function(model, jit_compile)
+        task, label_names = model.task, list(label_names)
+        outputs = lambda text: task.outputs(logits(text), label_names, thresholds)  # noqa: E731
         text = tf.TensorSpec([None], tf.string, name="text")
         if model.config.text_pairs:
             pair = tf.TensorSpec([None], tf.string, name="text_pair")
-            self.serve = tf.function(lambda text, text_pair: self._outputs([text, text_pair]),
+            self.serve = tf.function(lambda text, text_pair: outputs([text, text_pair]),
                                      input_signature=[text, pair])
         else:
-            self.serve = tf.function(self._outputs, input_signature=[text])
+            self.serve = tf.function(outputs, input_signature=[text])
 
-    def _logits(self, text):
-        if not self.jit_compile:
-            return self.model(text, training=False)
-        packed = self.model.preprocessor(text)
-        fills = tf.reduce_max(token_lengths(packed)) >= self.model.config.seq_length
-        return tf.cond(fills, lambda: self._compiled_core(packed),
-                       lambda: self.model.core(trim_padding(packed), training=False))
 
-    def _outputs(self, text):
-        return self._task.outputs(self._logits(text), self._label_names, self._thresholds)
+def _logits_function(model, jit_compile):
+    """Strings -> logits; with ``jit_compile``, batches that fill the sequence length run
+    the encoder and head through XLA."""
+    if not jit_compile:
+        return lambda text: model(text, training=False)
+    compiled_core = tf.function(lambda inputs: model.core(inputs, training=False),
+                                jit_compile=True)
+
+    def logits(text):
+        packed = model.preprocessor(text)
+        fills = tf.reduce_max(token_lengths(packed)) >= model.config.seq_length
+        return tf.cond(fills, lambda: compiled_core(packed),
+                       lambda: model.core(trim_padding(packed), training=False))
+    return logits
 
 
 def export_model(model, directory, label_names=None, settings=None, version=None,

@@ -239,15 +239,15 @@ class _Plan:
         self.early_stopping = tf_keras.callbacks.EarlyStopping(
             monitor=config.monitor, mode=mode, patience=config.patience,
             restore_best_weights=True, verbose=1)
-        checkpoint = tf_keras.callbacks.ModelCheckpoint(
-            self.best_path, monitor=config.monitor, mode=mode, save_best_only=True,
-            save_weights_only=True)
+        # The best epoch's weights only; the optimizer is in the backup alone.
+        checkpoint = compat.weights_checkpoint(self.best_path, monitor=config.monitor,
+                                               mode=mode, save_best_only=True)
         self.non_finite = StopOnNonFiniteLoss()
         return [
             self.early_stopping,
             checkpoint,
-            # Before BackupAndRestore: reading the best checkpoint also restores the optimizer
-            # saved with it, which the backup's restore must then overwrite.
+            # Before BackupAndRestore: the weights read from the best checkpoint are then
+            # replaced by the backup's (with the optimizer's state and the step).
             ResumeState(self.history, self.best_path, self.early_stopping, checkpoint,
                          config.monitor),
             # Saves weights, optimizer and position often enough that a crash costs minutes.
