@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_python
 
 pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
@@ -127,3 +127,44 @@ def test_sigkill_mid_epoch_then_the_same_command_resumes_exactly(
     assert got["loss"][:epochs_before] == expected["loss"][:epochs_before]
     assert got_test["accuracy"] == pytest.approx(expected_test["accuracy"], abs=1e-6)
     assert got_test["loss"] == pytest.approx(expected_test["loss"], rel=1e-4, abs=1e-5)
+
+
+_TRAIN = """
+import os, signal, sys
+import tfbert
+from tfbert._tf import tf_keras
+model, archive, run_dir, kill = sys.argv[1:5]
+data = tfbert.load_data(archive, max_examples=160)     # 128 training reviews: 8 steps an epoch
+
+class Kill(tf_keras.callbacks.Callback):   # SIGTERM from outside, at a known step
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_begin(self, batch, logs=None):
+        if kill == "kill" and (self.epoch, batch) == (1, 4):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+tfbert.train(data, model=model, epochs=3, batch_size=16, seq_length=32, pooling="cls",
+             learning_rate=1e-3, backup_steps=1000, run_dir=run_dir, callbacks=[Kill()],
+             verbose=0)
+print("finished")
+"""
+
+
+def test_sigterm_mid_epoch_backs_up_that_step_and_the_rerun_resumes_there(
+        tiny_model, imdb_archive, cache_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    killed = run_python(_TRAIN, tiny_model, imdb_archive, str(run_dir), "kill")
+    assert killed.returncode != 0 and "finished" not in killed.stdout
+    assert "TrainingError: training stopped by SIGTERM" in killed.stderr, killed.stderr[-3000:]
+    # Sent at the start of epoch 2's fifth step: backed up after it. Periodic backups (every
+    # 1,000 steps, i.e. at each epoch's end) would resume at epoch 2, step 1.
+    assert "Run the same command again" in killed.stderr
+    assert "resume at epoch 2, step 6." in killed.stderr
+    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 1
+
+    resumed = run_python(_TRAIN, tiny_model, imdb_archive, str(run_dir), "no")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "at epoch 2, step 6 (delete that folder" in resumed.stdout
+    assert "finished" in resumed.stdout
+    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 3
+    assert not (run_dir / "backup").exists()          # no empty folder left behind

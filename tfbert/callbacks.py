@@ -1,18 +1,22 @@
 """The Keras callbacks a training run adds to Keras' own (early stopping, checkpoints,
-backups, TensorBoard): the run's records, the stop on a non-finite loss, and the
-hand-over of early stopping's state to a resumed run.
+backups, TensorBoard): the run's records, the stop on a non-finite loss, the
+hand-over of early stopping's state to a resumed run, and the backup on SIGTERM/SIGINT.
 """
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 from tfbert import compat
 from tfbert._tf import tf, tf_keras
+from tfbert.errors import TrainingError
 from tfbert.plots import plot_history
 from tfbert.tasks import monitor_mode
 
-__all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState"]
+__all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState", "BackupOnSignal",
+           "TrainingInterrupted"]
 
 
 class RunRecorder(tf_keras.callbacks.Callback):
@@ -101,3 +105,71 @@ class ResumeState(tf_keras.callbacks.Callback):
         compat.set_checkpoint_best(self.checkpoint, best)
         compat.restore_early_stopping(self.early_stopping, best, best_epoch,
                                       len(values) - 1 - best_epoch, self.model.get_weights())
+
+
+class TrainingInterrupted(TrainingError, KeyboardInterrupt):
+    """Training stopped by Ctrl-C (SIGINT) after backing up: a ``KeyboardInterrupt``, so
+    code that handles Ctrl-C still does, and a :class:`~tfbert.errors.TrainingError`, so
+    the command line prints how to resume."""
+
+
+class BackupOnSignal(tf_keras.callbacks.Callback):
+    """On SIGTERM or SIGINT during ``fit``: back up at once, then stop, saying how to resume.
+
+    A preempted VM, ``kill`` or a notebook's interrupt button sends one of these
+    first. The handlers (installed for the length of ``fit``, from the main
+    thread only) note the signal; at the end of the step under way, ``backup``
+    (the run's ``tf_keras.callbacks.BackupAndRestore``) writes the state there,
+    and training stops with a :class:`~tfbert.errors.TrainingError` (SIGTERM)
+    or :class:`TrainingInterrupted` (SIGINT) naming the step the same command
+    resumes at. A second signal acts at once, as it would without tfbert.
+    Place it after ``backup`` and after the callbacks that record an epoch.
+
+    Example::
+
+        backup = tf_keras.callbacks.BackupAndRestore("runs/imdb/backup", save_freq=200)
+        model.fit(data, epochs=3, callbacks=[backup, BackupOnSignal(backup, "runs/imdb/backup")])
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, backup, backup_dir):
+        super().__init__()
+        self.backup, self.backup_dir = backup, backup_dir
+        self.received = None
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        self.received = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._receive)
+                              for number in self.SIGNALS}
+
+    def _receive(self, number, frame):
+        self.received = signal.Signals(number)
+        self._restore()
+
+    def _restore(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.received is not None:   # arrived during validation
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        self._restore()
+
+    def _stop(self):
+        compat.back_up_now(self.backup)
+        self._restore()
+        epoch, step = compat.backup_position(self.backup_dir, self.params["steps"])
+        error = TrainingInterrupted if self.received == signal.SIGINT else TrainingError
+        raise error(f"training stopped by {self.received.name}; its state is saved in "
+                    f"{self.backup_dir}. Run the same command again (in Python: train with the "
+                    f"same run_dir) to resume at epoch {epoch + 1}, step {step + 1}.")

@@ -243,6 +243,9 @@ class _Plan:
         checkpoint = compat.weights_checkpoint(self.best_path, monitor=config.monitor,
                                                mode=mode, save_best_only=True)
         self.non_finite = StopOnNonFiniteLoss()
+        from tfbert.callbacks import BackupOnSignal
+        backup = tf_keras.callbacks.BackupAndRestore(self.backup_dir, save_freq=max(1, min(
+            self.steps_per_epoch, config.backup_steps)))
         return [
             self.early_stopping,
             checkpoint,
@@ -251,11 +254,12 @@ class _Plan:
             ResumeState(self.history, self.best_path, self.early_stopping, checkpoint,
                          config.monitor),
             # Saves weights, optimizer and position often enough that a crash costs minutes.
-            tf_keras.callbacks.BackupAndRestore(self.backup_dir, save_freq=max(1, min(
-                self.steps_per_epoch, config.backup_steps))),
+            backup,
             self.non_finite,
             tf_keras.callbacks.TensorBoard(self.path("tensorboard"), profile_batch=0),
             self.recorder,
+            # SIGTERM/SIGINT: a backup at the step under way (after the epoch's records).
+            BackupOnSignal(backup, self.backup_dir),
             *extra,
         ]
 
@@ -273,6 +277,9 @@ def _fit(classifier, datasets, plan, callbacks, verbose):
         classifier.core.fit(datasets["train"], validation_data=datasets["validation"],
                             epochs=config.epochs, steps_per_epoch=plan.steps_per_epoch,
                             callbacks=callbacks, verbose=verbose)
+        # Keras deleted its backup (backup/chief); a finished run leaves no empty folder.
+        if os.path.isdir(plan.backup_dir) and not os.listdir(plan.backup_dir):
+            os.rmdir(plan.backup_dir)
     except tf.errors.ResourceExhaustedError as exc:
         raise TrainingError(
             f"out of memory with batch size {config.batch_size} and sequence length "

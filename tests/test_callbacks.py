@@ -1,0 +1,69 @@
+"""tfbert's own Keras callbacks on a one-layer model: fast, no BERT."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from tfbert import compat
+from tfbert.callbacks import BackupOnSignal, RunRecorder, TrainingInterrupted
+from tfbert.errors import TrainingError
+
+X = np.random.default_rng(0).random((16, 3)).astype("float32")
+Y = X.sum(axis=1, keepdims=True)
+STEPS_PER_EPOCH = 4   # 16 rows, batches of 4
+
+
+def _model():
+    from tfbert._tf import tf_keras
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(1)])
+    model.compile(tf_keras.optimizers.SGD(0.01), "mse", metrics=["mae"])
+    return model
+
+
+def _signal_at(number, epoch, batch):
+    """A callback that sends this process ``number`` at the start of step ``batch`` of
+    ``epoch``, as ``kill`` from outside would."""
+    from tfbert._tf import tf_keras
+
+    class Send(tf_keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None):
+            self.epoch = e
+
+        def on_train_batch_begin(self, b, logs=None):
+            if (self.epoch, b) == (epoch, batch):
+                os.kill(os.getpid(), number)
+    return Send()
+
+
+@pytest.mark.parametrize("number, error", [(signal.SIGTERM, TrainingError),
+                                           (signal.SIGINT, TrainingInterrupted)])
+def test_a_signal_backs_up_the_step_under_way_and_stops(tmp_path, number, error):
+    from tfbert._tf import tf_keras
+    backup_dir = str(tmp_path / "backup")
+    before = signal.getsignal(number)
+    backup = tf_keras.callbacks.BackupAndRestore(backup_dir, save_freq=1000)
+    model = _model()
+    with pytest.raises(error, match="resume at epoch 2, step 3") as raised:
+        model.fit(X, Y, batch_size=4, epochs=3, verbose=0,
+                  callbacks=[_signal_at(number, 1, 1), backup,
+                             BackupOnSignal(backup, backup_dir)])
+    assert signal.Signals(number).name in str(raised.value) and backup_dir in str(raised.value)
+    assert isinstance(raised.value, KeyboardInterrupt) == (number == signal.SIGINT)
+    assert compat.backup_position(backup_dir, STEPS_PER_EPOCH) == (1, 2)
+    assert int(model.optimizer.iterations.numpy()) == STEPS_PER_EPOCH + 2
+    assert signal.getsignal(number) is before               # handlers put back
+
+
+def test_without_a_signal_nothing_changes(tmp_path):
+    from tfbert._tf import tf_keras
+    backup_dir = str(tmp_path / "backup")
+    before = signal.getsignal(signal.SIGTERM)
+    backup = tf_keras.callbacks.BackupAndRestore(backup_dir, save_freq=1000)
+    history = _model().fit(X, Y, batch_size=4, epochs=2, verbose=0,
+                           callbacks=[backup, BackupOnSignal(backup, backup_dir)])
+    assert len(history.history["loss"]) == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert compat.backup_position(backup_dir, STEPS_PER_EPOCH) is None   # Keras removed it
