@@ -67,3 +67,22 @@ def test_without_a_signal_nothing_changes(tmp_path):
     assert len(history.history["loss"]) == 2
     assert signal.getsignal(signal.SIGTERM) is before
     assert compat.backup_position(backup_dir, STEPS_PER_EPOCH) is None   # Keras removed it
+
+
+def test_run_recorder_keeps_steps_and_epochs_and_a_resumed_run_drops_later_steps(tmp_path):
+    recorder = RunRecorder(str(tmp_path), step_interval=2)
+    model = _model()
+    model.fit(X, Y, batch_size=4, epochs=2, verbose=0, callbacks=[recorder])
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == 2 and len(history["mae"]) == 2
+    steps = history["steps"]
+    assert steps["step"] == [2, 4, 6, 8] and steps["epoch"] == [0.5, 1.0, 1.5, 2.0]
+    assert len(steps["loss"]) == len(steps["mae"]) == 4
+    assert steps["loss"][1] == pytest.approx(history["loss"][0])   # epoch end: the epoch's mean
+    assert (tmp_path / "training_curves.png").stat().st_size > 5000
+
+    # A run resumed from a backup at step 5 drops the steps recorded after it.
+    model.optimizer.iterations.assign(5)
+    resumed = RunRecorder(str(tmp_path), history, step_interval=2)
+    model.fit(X, Y, batch_size=4, initial_epoch=1, epochs=2, verbose=0, callbacks=[resumed])
+    assert resumed.history["steps"]["step"] == [2, 4, 6, 8, 9]

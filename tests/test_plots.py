@@ -73,3 +73,28 @@ def test_history_plots_the_first_other_metric_for_regression():
     assert fig.axes[1].get_title() == "Root mean squared error"
     assert len(fig.axes[1].get_lines()) == 2  # training and validation
     assert [ax.get_ylabel() for ax in plot_history({"loss": [1.0]}).axes] == ["loss"]
+
+
+def test_pr_curve_draws_the_chance_baseline_at_the_positive_rate():
+    # scikit-learn's curve starts at recall 1 with every example called positive: 2 of 5.
+    fig = plot_pr_curve([0.4, 0.5, 1.0, 1.0], [1.0, 1.0, 0.5, 0.0], 0.8)
+    baseline = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert len(baseline) == 1 and set(baseline[0].get_ydata()) == {0.4}
+    assert "chance (positive rate 0.400)" in _texts(fig.axes[0].get_legend().get_texts())
+    fig = plot_pr_curve([0.9, 1.0], [0.5, 0.0], 0.6, positive_rate=0.25)
+    assert "chance (positive rate 0.250)" in _texts(fig.axes[0].get_legend().get_texts())
+
+
+def test_history_with_steps_shows_a_one_epoch_run_learning(tmp_path):
+    history = {"loss": [0.45], "accuracy": [0.8], "val_loss": [0.4], "val_accuracy": [0.82],
+               "steps": {"step": [1, 2, 3, 4], "epoch": [0.25, 0.5, 0.75, 1.0],
+                         "loss": [0.7, 0.6, 0.5, 0.45], "accuracy": [0.5, 0.6, 0.7, 0.8]}}
+    fig = plot_history(history, tmp_path / "curves.png")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]  # "steps" is no metric
+    loss = fig.axes[0]
+    per_step = [line for line in loss.get_lines() if len(line.get_xdata()) == 4]
+    assert len(per_step) == 1 and list(per_step[0].get_ydata()) == [0.7, 0.6, 0.5, 0.45]
+    assert any("per step" in text for text in _texts(loss.get_legend().get_texts()))
+    low, high = loss.get_ylim()
+    assert low < 0.4 and high > 0.7          # not zoomed onto the two epoch dots
+    _assert_png(tmp_path / "curves.png")

@@ -20,14 +20,49 @@ __all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState", "BackupOnSignal"
 
 
 class RunRecorder(tf_keras.callbacks.Callback):
-    """Times the training part of each epoch and writes history JSON + curves after each."""
+    """Times the training part of each epoch and writes history JSON + curves after each.
 
-    def __init__(self, run_dir, history=None):
+    The history holds one value per epoch for each metric Keras logs, and under
+    ``"steps"`` the training loss and metrics every ``step_interval`` steps
+    (default: about 50 points an epoch) as Keras' progress bar shows them (the
+    mean since the epoch began), with the global step and the epoch as a
+    fraction, so that even a one-epoch run shows how it learned.
+
+    Example::
+
+        recorder = RunRecorder("runs/imdb")
+        model.fit(data, epochs=2, callbacks=[recorder])
+        recorder.history["val_loss"], recorder.history["steps"]["loss"]
+    """
+
+    def __init__(self, run_dir, history=None, step_interval=None):
         super().__init__()
         self.run_dir = run_dir
         self.history = history or {}
+        self.step_interval = step_interval
         self.train_seconds = 0.0
         self._start = None
+
+    def on_train_begin(self, logs=None):
+        self._steps_per_epoch = self.params.get("steps") or 1
+        self._interval = self.step_interval or max(1, self._steps_per_epoch // 50)
+        # Runs after BackupAndRestore: a resumed run goes on from the backup's step and drops
+        # the steps the interrupted run recorded after it.
+        self._step = int(self.model.optimizer.iterations.numpy())
+        steps = self.history.setdefault("steps", {})
+        kept = sum(step <= self._step for step in steps.get("step", []))
+        for values in steps.values():
+            del values[kept:]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self._interval and batch != self._steps_per_epoch - 1:
+            return
+        steps = self.history["steps"]
+        record = {"step": self._step, "epoch": self._step / self._steps_per_epoch,
+                  **{key: float(value) for key, value in (logs or {}).items()}}
+        for key, value in record.items():
+            steps.setdefault(key, []).append(value)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 # History keys that are not a quality metric worth a panel of their own.
-_NOT_METRICS = ("loss", "lr", "learning_rate")
+_NOT_METRICS = ("loss", "lr", "learning_rate", "steps")
 
 
 def _history_metric(history):
@@ -23,15 +23,19 @@ def _history_metric(history):
 
 
 def plot_history(history, path=None):
-    """Loss and one metric per epoch, training vs validation, side by side.
+    """Loss and one metric, training vs validation, side by side: per epoch, and per step.
 
     The metric is ``accuracy`` (or ``pearson``) when the history has it, otherwise the first
     other training metric (e.g. ``mae`` or ``root_mean_squared_error`` for
-    regression, ``f1_score`` for multilabel).
+    regression, ``f1_score`` for multilabel). When the history has ``"steps"``
+    (as :func:`~tfbert.train` records them: the training values every few
+    steps, averaged since the epoch began, at ``epoch`` = a fraction of epochs),
+    they are drawn as a thin line under the epoch points, so a one-epoch run
+    shows its learning too.
 
     Args:
         history: ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``
-            (``keras.callbacks.History.history``).
+            (``keras.callbacks.History.history``, or ``TrainResult.history``).
         path: write a PNG there when given.
 
     Returns:
@@ -42,17 +46,21 @@ def plot_history(history, path=None):
         fig = tfbert.plot_history(result.history, "curves.png")
     """
     metrics = [m for m in ("loss", _history_metric(history)) if m in history]
+    steps = history.get("steps") or {}
     fig = Figure(figsize=(5.5 * max(1, len(metrics)), 4), layout="constrained")
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
         epochs = range(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], "o-", label="training")
+        if steps.get(metric):
+            ax.plot(steps["epoch"], steps[metric], "-", linewidth=1, alpha=0.6, color="C0",
+                    label="training, per step (mean so far in the epoch)")
+        ax.plot(epochs, history[metric], "o-", color="C0", label="training, per epoch")
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], "s--", label="validation")
+            ax.plot(epochs, history[f"val_{metric}"], "s--", color="C1", label="validation")
         ax.set_title(metric.replace("_", " ").capitalize())
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
-        ax.set_xticks(list(epochs))
+        ax.set_xticks(range(0 if steps.get(metric) else 1, len(epochs) + 1))
         ax.grid(alpha=0.3)
         ax.legend()
     if path:
@@ -109,14 +117,18 @@ def plot_confusion_matrix(confusion, label_names, path=None, normalize=True):
     return fig
 
 
-def plot_pr_curve(precision, recall, average_precision, path=None):
-    """Precision against recall of the positive label, as a step curve.
+def plot_pr_curve(precision, recall, average_precision, path=None, positive_rate=None):
+    """Precision against recall of the positive label, as a step curve, over the chance
+    baseline (a classifier guessing at random has precision = the positive rate).
 
     Args:
         precision, recall: the curve (``metrics["pr_curve"]`` of a binary
             :func:`~tfbert.evaluation.compute_metrics`).
         average_precision: the area under it, shown in the legend.
         path: write a PNG there when given.
+        positive_rate: the share of positive examples (the baseline). Default:
+            the precision at recall 1 of the curve's lowest threshold, where
+            scikit-learn's curve starts (every example called positive).
 
     Returns:
         The ``matplotlib`` figure.
@@ -131,6 +143,11 @@ def plot_pr_curve(precision, recall, average_precision, path=None):
     ax = fig.add_subplot()
     ax.plot(recall, precision, drawstyle="steps-post",
             label=f"average precision = {average_precision:.3f}")
+    if positive_rate is None and len(recall) and recall[0] == 1:
+        positive_rate = precision[0]
+    if positive_rate is not None:
+        ax.axhline(positive_rate, linestyle="--", color="gray",
+                   label=f"chance (positive rate {positive_rate:.3f})")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("recall")
