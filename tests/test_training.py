@@ -165,3 +165,20 @@ def test_same_seed_and_deterministic_ops_give_the_same_run(tiny_model, imdb_smal
     assert runs[0].history == runs[1].history
     for a, b in zip(runs[0].model.core.get_weights(), runs[1].model.core.get_weights()):
         assert (a == b).all()
+
+
+def test_auto_precision_picks_bfloat16_only_on_cpus_that_multiply_it(tmp_path):
+    from tfbert._tf import tf
+    from tfbert.training import cpu_has_bfloat16, resolve_precision
+    with_bf16 = tmp_path / "bf16"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    without = tmp_path / "plain"
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n")
+    assert cpu_has_bfloat16(str(with_bf16)) and not cpu_has_bfloat16(str(without))
+    assert not cpu_has_bfloat16(str(tmp_path / "missing"))
+    strategy = tf.distribute.get_strategy()
+    expected = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    if not tf.config.list_logical_devices("GPU"):
+        assert resolve_precision("auto", strategy) == expected
+    assert resolve_precision(None, strategy) == "float32"
+    assert resolve_precision("mixed_bfloat16", strategy) == "mixed_bfloat16"

@@ -72,8 +72,9 @@ class TrainConfig:
                                  "encoders, which are recompiled every step, unless "
                                  "--rebuild-encoder; see BENCHMARKS.md)")
     mixed_precision: str | None = _setting(
-        None, "dtype policy of the layers tfbert builds (the encoder too with "
-        "--rebuild-encoder); the output stays float32 (default: float32)",
+        None, "dtype policy of the layers tfbert builds (the encoder too when it is rebuilt); "
+        "the output stays float32. auto: mixed_bfloat16 on TPUs and on CPUs with AVX512-BF16 "
+        "or AMX, mixed_float16 on GPUs, float32 elsewhere (default: float32)",
         choices=tuple(p for p in PRECISIONS if p))
     rebuild_encoder: bool | None = _setting(
         None, "run the encoder as a Keras BertEncoder rebuilt with the TF Hub encoder's "

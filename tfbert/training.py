@@ -352,7 +352,25 @@ def resolve_precision(mixed_precision, strategy):
         return mixed_precision or "float32"
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "mixed_bfloat16"
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where
+    ``mixed_bfloat16`` pays; elsewhere bfloat16 is emulated and slower than float32.
+    Reads the Linux CPU flags (False where there are none to read)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
 def _check_model_fits(model_config, data):
