@@ -280,6 +280,8 @@ def _encoder(spec, pooling, trainable, rebuild):
             encoder = rebuild_encoder(spec.encoder, options=_load_options(),
                                       cls_only=pooling == "cls")
             encoder.trainable = trainable
+            if pooling != "cls":    # the [CLS] pooler is unused: no gradients to apply to it
+                encoder.get_layer("pooler_transform").trainable = False
             return encoder, True
         except ModelError as exc:
             if rebuild:
