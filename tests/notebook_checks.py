@@ -1,10 +1,16 @@
 """Checks shared by the notebook tests: committed clean, parameterised, executed without errors."""
 import ast
+import re
 
 import pytest
 
 papermill = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
+
+# TensorFlow's noise, which tfbert hides: C++ log lines ("2026-12-03 09:26:57.914794: E ..."),
+# "Assets written to ..." and tf-keras's "compiled metrics have yet to be built" warning.
+TF_NOISE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |Assets written to"
+                      r"|compiled metrics have yet to be built", re.M)
 
 
 def output_text(cell, stdout_only=False):

@@ -12,7 +12,7 @@ import pytest
 
 import tfbert
 from conftest import REPO
-from notebook_checks import clean_notebook_defaults, execute, output_text
+from notebook_checks import TF_NOISE, clean_notebook_defaults, execute, output_text
 
 pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
@@ -32,13 +32,14 @@ def test_notebook_runs_end_to_end(tiny_model, imdb_archive, cache_dir, tmp_path,
     # The kernel inherits this environment: archives are unpacked under
     # $TFBERT_CACHE_DIR/datasets, where the imdb fixtures already put this one.
     monkeypatch.setenv("TFBERT_CACHE_DIR", cache_dir)
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "")   # tfbert's quiet default
     output_dir = tmp_path / "saved_models" / "imdb_bert"
     run_dir = tmp_path / "runs" / "imdb_bert"
     code_cells = execute(NOTEBOOK, tmp_path, dict(
         MODEL=tiny_model, DATA=imdb_archive, EPOCHS=1, MAX_EXAMPLES=300, SEQ_LENGTH=64,
         OUTPUT_DIR=str(output_dir), RUN_DIR=str(run_dir)))
     text = "\n".join(output_text(c) for c in code_cells)
+    assert not TF_NOISE.search(text), TF_NOISE.search(text).group(0)
 
     # Data: 300 test reviews, and the 300 training reviews split 240/60.
     for split, count in (("train", 240), ("validation", 60), ("test", 300)):

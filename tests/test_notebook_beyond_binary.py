@@ -14,7 +14,7 @@ import re
 import pytest
 
 from conftest import REPO, SHARED_DATA
-from notebook_checks import clean_notebook_defaults, execute, output_text
+from notebook_checks import TF_NOISE, clean_notebook_defaults, execute, output_text
 
 pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
@@ -48,13 +48,14 @@ def test_notebook_is_clean_and_parameterised():
 
 def test_notebook_runs_on_small_slices(tiny_model, cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("TFBERT_CACHE_DIR", cache_dir)
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "")   # tfbert's quiet default
     run_dir = tmp_path / "runs" / "beyond_binary"
     output_dir = tmp_path / "saved_models" / "beyond_binary"
     code_cells = execute(NOTEBOOK, tmp_path, dict(
         MODEL=tiny_model, DATA_DIR=os.path.abspath(SHARED_DATA), MAX_EXAMPLES=200, EPOCHS=1,
         SEQ_LENGTH=48, BATCH_SIZE=16, RUN_DIR=str(run_dir), OUTPUT_DIR=str(output_dir)))
     text = "\n".join(output_text(c) for c in code_cells)
+    assert not TF_NOISE.search(text), TF_NOISE.search(text).group(0)
 
     # Data: max_examples=200 caps every split; without validation_data, 20% of the 200
     # training examples (40) are held out for validation; GoEmotions brings its dev split.
