@@ -104,6 +104,14 @@ def test_models_show_the_settings_each_recommends(capsys):
     assert "pooling cls, learning rate 3e-05" in lines[small + 1]
 
 
+def test_verbose_option_turns_tensorflow_logging_back_on(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "set_verbosity", calls.append)
+    assert _run(capsys, "--verbose", "models")[0] == 0
+    assert _run(capsys, "models")[0] == 0
+    assert calls == [True, False]
+
+
 def test_models_piped_into_head_ends_quietly():
     exe = os.path.join(os.path.dirname(sys.executable), "tfbert")
     piped = subprocess.run(f"'{exe}' models | head -1", shell=True, capture_output=True,

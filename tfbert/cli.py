@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from tfbert._setup import set_verbosity
 from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.splits import SPLITS
 from tfbert.errors import DataError, TfbertError
@@ -319,6 +320,9 @@ def build_parser():
         prog="tfbert", description="Fine-tune, evaluate and serve BERT text classifiers.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
                         help="print tfbert's version and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines (CUDA probing, oneDNN notes, "
+                             "SavedModel INFO), hidden by default")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="what to do; `tfbert COMMAND --help` for its options")
 
@@ -410,6 +414,7 @@ def _version():
 def main(argv=None):
     """Entry point of the ``tfbert`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    set_verbosity(args.verbose)     # before anything loads TensorFlow
     try:
         args.func(args)
     except TfbertError as exc:

@@ -127,15 +127,15 @@ def default_name(source):
 
 def next_version(export_dir, runs_dir=None):
     """The version the next run exports as: one more than the latest export in
-    ``export_dir`` and the latest finished run in ``runs_dir`` (so a run whose export
-    failed keeps its records). An interrupted run at that version is resumed.
+    ``export_dir`` (None: no exports) and the latest finished run in ``runs_dir`` (so a run
+    whose export failed keeps its records). An interrupted run at that version is resumed.
 
     Example::
 
         next_version("saved_models/imdb_bert", "runs/imdb_bert")    # 3 after /1 and /2
     """
     from tfbert.serving import versions
-    taken = versions(export_dir)
+    taken = versions(export_dir) if export_dir is not None else []
     if runs_dir is not None and os.path.isdir(runs_dir):
         taken += [int(d) for d in os.listdir(runs_dir)
                   if d.isdigit() and is_finished(os.path.join(runs_dir, d))]

@@ -30,6 +30,7 @@ from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import ModelSpec, recommended_settings
+from tfbert.runs import next_version
 from tfbert.tasks import monitor_mode
 
 __all__ = ["TrainConfig", "TrainResult", "train", "create_optimizer", "resolve_precision",
@@ -100,7 +101,8 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
             a model from :func:`~tfbert.build_classifier` (build it inside
             ``strategy.scope()`` yourself). Default: :data:`~tfbert.models.DEFAULT_MODEL`.
         run_dir: where checkpoints, TensorBoard logs, ``history.json``,
-            ``training_curves.png`` and ``config.json`` go (default ``runs/<model>``).
+            ``training_curves.png`` and ``config.json`` go (default ``runs/<model>/<N>``,
+            a new N for each run; an interrupted run there is resumed).
         callbacks: extra Keras callbacks.
         verbose: Keras' progress display (``"auto"``: a progress bar).
         **settings: any field of :class:`TrainConfig` (its docs and defaults):
@@ -128,7 +130,9 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
          else type(strategy).__name__})
     config = _with_recommended(config, model)
     _check(data, config)
-    run_dir = run_dir or os.path.join("runs", os.path.basename(config.model.rstrip("/")))
+    if run_dir is None:     # runs/<model>/<N>: a new folder per run, an interrupted one resumed
+        runs = os.path.join("runs", os.path.basename(config.model.rstrip("/")))
+        run_dir = os.path.join(runs, str(next_version(None, runs)))
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(config.seed)
     if config.deterministic:
