@@ -14,7 +14,7 @@ def _copy_head(source, target):
 
 
 def _encoder(model):
-    return next(layer for layer in model.core.layers if layer.name.startswith("bert_encoder"))
+    return model.core.get_layer("encoder")
 
 
 @pytest.mark.parametrize("fixture, pooling", [
@@ -26,14 +26,18 @@ def test_rebuilt_encoder_gives_the_hub_layers_logits(fixture, pooling, request):
     from tfbert._tf import tf
     from tfbert.models import build_classifier
     folder = request.getfixturevalue(fixture)
-    hub_model = build_classifier(folder, num_classes=3, seq_length=32, pooling=pooling)
+    hub_model = build_classifier(folder, num_classes=3, seq_length=32, pooling=pooling,
+                                 rebuild_encoder=False)
     rebuilt = build_classifier(folder, num_classes=3, seq_length=32, pooling=pooling,
                                rebuild_encoder=True)
     _copy_head(hub_model, rebuilt)
     texts = tf.constant(TEXTS)
     np.testing.assert_allclose(rebuilt(texts).numpy(), hub_model(texts).numpy(), atol=1e-5)
     assert rebuilt.config.rebuild_encoder and not hub_model.config.rebuild_encoder
-    assert len(rebuilt.core.trainable_weights) == len(hub_model.core.trainable_weights)
+    # Mean pooling leaves the [CLS] pooler (kernel, bias) unused: the rebuild freezes it.
+    unused_pooler = 2 if pooling == "mean" else 0
+    assert len(rebuilt.core.trainable_weights) == (len(hub_model.core.trainable_weights)
+                                                   - unused_pooler)
     tokens_out = _encoder(rebuilt)(rebuilt.preprocessor(texts))["sequence_output"].shape[1]
     assert tokens_out == (1 if pooling == "cls" else 32)
 
@@ -56,6 +60,39 @@ def test_rebuilt_encoder_computes_in_bfloat16_under_mixed_precision(tiny_model):
     assert logits.dtype == tf.float32
     # bfloat16 keeps 8 bits of mantissa: close to the float32 logits, not equal.
     np.testing.assert_allclose(logits.numpy(), reference(texts).numpy(), atol=0.1)
+
+
+def test_by_default_the_encoder_is_rebuilt_when_proven_exact_else_the_hub_layer(
+        tiny_model, monkeypatch, capsys):
+    import tfbert.encoders
+    from tfbert.models import build_classifier
+    assert build_classifier(tiny_model, seq_length=32).config.rebuild_encoder
+    capsys.readouterr()
+
+    def no_rebuild(handle, **kwargs):
+        raise ModelError(f"{handle}: no BertEncoder rebuild reproduces its outputs")
+    monkeypatch.setattr(tfbert.encoders, "rebuild_encoder", no_rebuild)
+    fallback = build_classifier(tiny_model, seq_length=32)
+    assert not fallback.config.rebuild_encoder
+    assert "Using the encoder as a TF Hub layer" in capsys.readouterr().out
+    with pytest.raises(ModelError, match="no BertEncoder rebuild"):
+        build_classifier(tiny_model, seq_length=32, rebuild_encoder=True)
+
+
+def test_the_rebuild_keeps_the_savedmodels_dropout(tiny_model, tmp_path):
+    """An encoder exported without dropout is rebuilt without it (training-mode passes then
+    agree, and a resumed run can retrace an uninterrupted one); one with dropout gets 0.1."""
+    from tfbert.encoders import rebuild_encoder
+    from tfbert.hub_format import build_tiny_model
+    no_dropout = build_tiny_model(str(tmp_path / "no_dropout"), TEXTS * 4, dropout=0.0)
+    inputs = dict(input_word_ids=np.array([[2, 5, 6, 3]]), input_mask=np.ones((1, 4), int),
+                  input_type_ids=np.zeros((1, 4), int))
+    for folder, rate in ((no_dropout, 0.0), (tiny_model, 0.1)):
+        encoder = rebuild_encoder(f"{folder}/encoder")
+        assert encoder.get_config()["output_dropout"] == rate
+        first, second = (encoder(inputs, training=True)["sequence_output"].numpy()
+                         for _ in range(2))
+        assert np.array_equal(first, second) == (rate == 0.0)
 
 
 def test_an_encoder_that_is_not_a_tf_models_bert_is_refused(tmp_path):

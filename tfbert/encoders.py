@@ -104,14 +104,23 @@ def _with_weights(encoder, weights, handle):
     return encoder
 
 
-def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None, cls_only=False):
+def _dropout_rate(loaded, probe, default=0.1):
+    """The SavedModel's dropout while training: 0 when two training-mode passes agree (it
+    was exported without dropout), else ``default`` (BERT's 0.1; the rate itself is not
+    recorded in a TF Hub encoder)."""
+    first, second = (loaded(probe, training=True)["sequence_output"].numpy() for _ in range(2))
+    return 0.0 if np.array_equal(first, second) else default
+
+
+def rebuild_encoder(handle, dropout=None, tolerance=1e-4, options=None, cls_only=False):
     """The TF Hub encoder at ``handle`` as a Keras ``BertEncoder`` holding its weights.
 
     The configuration is read off the weights' shapes; the activation (exact
     GELU, tanh-approximate GELU or ReLU, which the weights do not tell) is the one whose
     float32 outputs match the SavedModel's on a probe batch within
     ``tolerance``. ``dropout`` is the encoder's own dropout rate while training
-    (BERT's 0.1). Build it under the Keras dtype policy it should compute in.
+    (default: the SavedModel's, 0 if it was exported without dropout, else BERT's 0.1).
+    Build it under the Keras dtype policy it should compute in.
     ``options``: ``tf.saved_model.LoadOptions`` for reading the SavedModel.
     ``cls_only=True``: the last layer computes the first token only, so
     ``sequence_output`` is ``[batch, 1, hidden]`` and ``pooled_output`` is unchanged
@@ -128,8 +137,10 @@ def rebuild_encoder(handle, dropout=0.1, tolerance=1e-4, options=None, cls_only=
                  or getattr(loaded, "variables", None) or [])
     weights = {_name(v): v for v in variables}
     config = _bert_config(weights, handle)
-    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
     probe = _probe_inputs(config)
+    if dropout is None:
+        dropout = _dropout_rate(loaded, probe)
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
     expected = loaded(probe, training=False)["sequence_output"].numpy()
     errors = {}
     # tf_utils.get_activation("gelu") is the tanh approximation; the exact one is passed itself.
