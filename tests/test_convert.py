@@ -280,7 +280,8 @@ def test_overwriting_keeps_the_old_model_until_the_new_one_is_in_place(tmp_path,
     assert sorted(os.listdir(out)) == old_files
 
     convert_hf(source, str(out))
-    assert sorted(os.listdir(out)) == ["encoder", "preprocess"]   # replaced, marker gone
+    # replaced, marker gone; the converter's recommended settings beside the two models
+    assert sorted(os.listdir(out)) == ["encoder", "preprocess", "tfbert_model.json"]
     assert os.listdir(tmp_path / "models") == ["bert"]            # nothing set aside is left
 
 

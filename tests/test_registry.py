@@ -77,3 +77,68 @@ def test_cached_handle_needs_no_network(monkeypatch, tmp_path, tiny_model):
         raise AssertionError("the network was used")
     monkeypatch.setattr("urllib.request.urlopen", no_network)
     registry.ensure_available(handle)
+
+
+def test_each_model_recommends_its_settings():
+    from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS
+    assert registry.recommended_settings("all-minilm-l6-v2") == SENTENCE_EMBEDDING_SETTINGS
+    assert SENTENCE_EMBEDDING_SETTINGS["pooling"] == "mean"
+    for name in ("small_bert/bert_en_uncased_L-4_H-512_A-8", "electra_base"):
+        assert registry.recommended_settings(name) == TUTORIAL_SETTINGS
+    assert TUTORIAL_SETTINGS == {"pooling": "cls", "learning_rate": 3e-5, "seq_length": 128}
+
+
+def test_a_local_folder_recommends_what_its_file_says(tmp_path, tiny_model):
+    import shutil
+    from tfbert.recommended import write_model_file
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    for stale in folder.glob("tfbert_model.json"):
+        stale.unlink()
+    assert registry.recommended_settings(str(folder))["pooling"] == "cls"   # says nothing
+    write_model_file(str(folder), {"pooling": "mean", "learning_rate": 1e-4})
+    assert registry.recommended_settings(str(folder)) == {
+        "pooling": "mean", "learning_rate": 1e-4, "seq_length": 128}
+    (folder / "tfbert_model.json").write_text('{"recommended": {"epochs": 9}}')
+    with pytest.raises(ModelError, match=r"tfbert_model.json: 'recommended' may only hold "
+                                         r"pooling, learning_rate, seq_length; got \['epochs'\]"):
+        registry.recommended_settings(str(folder))
+
+
+def test_the_converter_recommends_mean_pooling_for_mean_pooled_sentence_transformers(tmp_path):
+    import json
+    from tfbert.convert import recommended_for
+    assert recommended_for(str(tmp_path))["pooling"] == "cls"      # a plain BERT checkpoint
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (tmp_path / "1_Pooling").mkdir()
+    pooling = tmp_path / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({"pooling_mode_cls_token": True,
+                                   "pooling_mode_mean_tokens": False}))
+    assert recommended_for(str(tmp_path))["pooling"] == "cls"
+    pooling.write_text(json.dumps({"pooling_mode_cls_token": False,
+                                   "pooling_mode_mean_tokens": True}))
+    assert recommended_for(str(tmp_path)) == {"pooling": "mean", "learning_rate": 1e-4,
+                                              "seq_length": 128}
+
+
+def test_train_takes_the_unset_settings_from_the_model_and_records_them(
+        tmp_path, tiny_model, imdb_small, capsys):
+    import json
+    import shutil
+    from conftest import small_imdb
+    from tfbert.recommended import write_model_file
+    from tfbert.training import train
+    model = str(tmp_path / "model")
+    shutil.copytree(tiny_model, model)
+    write_model_file(model, {"pooling": "mean", "learning_rate": 2e-4, "seq_length": 48})
+    result = train(small_imdb(imdb_small), model=model, epochs=1, seq_length=32,
+                   run_dir=str(tmp_path / "run"), verbose=0)
+    assert "pooling=mean, learning_rate=0.0002" in capsys.readouterr().out
+    assert (result.config.pooling, result.config.learning_rate, result.config.seq_length) == (
+        "mean", 2e-4, 32)                                  # the seq_length given wins
+    assert result.model.config.pooling == "mean"
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (recorded["pooling"], recorded["learning_rate"], recorded["rebuild_encoder"]) == (
+        "mean", 2e-4, True)

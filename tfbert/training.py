@@ -128,8 +128,8 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
     config = TrainConfig.from_settings(
         {**settings, "strategy": strategy if isinstance(strategy, str)
          else type(strategy).__name__})
-    config = _with_recommended(config, model)
     _check(data, config)
+    config = _with_recommended(config, model)
     if run_dir is None:     # runs/<model>/<N>: a new folder per run, an interrupted one resumed
         runs = os.path.join("runs", os.path.basename(config.model.rstrip("/")))
         run_dir = os.path.join(runs, str(next_version(None, runs)))
