@@ -178,9 +178,14 @@ def recommended_settings(model):
     if _is_remote(model.encoder):
         return dict(TUTORIAL_SETTINGS)
     folder = os.path.dirname(model.encoder.rstrip(os.sep))
-    if model.name in PACKAGED_MODELS and os.path.basename(folder).startswith(model.name + "-"):
-        return {**TUTORIAL_SETTINGS, **PACKAGED_MODELS[model.name].settings}
+    for name, packaged in PACKAGED_MODELS.items():     # its converted copy in the cache
+        if os.path.basename(folder) == _packaged_folder_name(name, packaged):
+            return {**TUTORIAL_SETTINGS, **packaged.settings}
     return {**TUTORIAL_SETTINGS, **read_model_file(folder)}
+
+
+def _packaged_folder_name(name, packaged):
+    return f"{name}-{packaged.sha256[:12]}"
 
 
 def _is_remote(handle):
@@ -221,7 +226,7 @@ def packaged_model_folder(name):
     ``TFBERT_CACHE_DIR``) and is reused afterwards.
     """
     packaged = PACKAGED_MODELS[name]
-    target = os.path.join(default_cache_dir(), "models", f"{name}-{packaged.sha256[:12]}")
+    target = os.path.join(default_cache_dir(), "models", _packaged_folder_name(name, packaged))
     if all(_is_saved_model(os.path.join(target, part)) for part in ("encoder", "preprocess")):
         return target
     spec = importlib.util.find_spec(packaged.package)
