@@ -174,17 +174,16 @@ def test_tiny_checkpoint_converts_exactly(tmp_path, policy):
     assert np.abs(outputs["pooled_output"].numpy() - pooled).max() < 1e-4
 
 
-@pytest.mark.slow   # the full suite: two conversions
-def test_tokenizer_json_only_folder_converts_the_same(tmp_path):
-    import tensorflow_hub as hub
-    from tfbert._tf import tf
-    out_vocab = convert_hf(make_hf_checkpoint(tmp_path / "a"), str(tmp_path / "a_tf"))
-    out_json = convert_hf(make_hf_checkpoint(tmp_path / "b", tokenizer="json"),
-                          str(tmp_path / "b_tf"))
-    text = tf.constant(["The films, a b c!"])
-    a = hub.load(os.path.join(out_vocab, "preprocess"))(text)["input_word_ids"].numpy()
-    b = hub.load(os.path.join(out_json, "preprocess"))(text)["input_word_ids"].numpy()
-    np.testing.assert_array_equal(a, b)
+def test_tokenizer_json_only_folder_reads_the_same_vocabulary_and_casing(tmp_path):
+    """The tokenizer is the only part of a conversion that reads tokenizer.json instead of
+    vocab.txt: both give the same vocabulary file and lower-casing, so the same preprocessor."""
+    from tfbert.convert import read_hf_tokenizer
+    lower_vocab = read_hf_tokenizer(make_hf_checkpoint(tmp_path / "a"), tmp_path / "a.txt")
+    lower_json = read_hf_tokenizer(make_hf_checkpoint(tmp_path / "b", tokenizer="json"),
+                                   tmp_path / "b.txt")
+    assert lower_vocab is lower_json is True
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8").split("\n")[:-1] == VOCAB
+    assert (tmp_path / "b.txt").read_bytes() == (tmp_path / "a.txt").read_bytes()
 
 
 @pytest.mark.parametrize("changes, message", [
