@@ -315,6 +315,27 @@ def _add_train_settings(parser):
                             help=text.replace("%", "%%") + suffix, **meta)
 
 
+def _add_predict_command(commands):
+    p = commands.add_parser("predict", help="classify texts with an exported model",
+                            description="Classify texts: one line per text, in input order.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="texts to classify (quote each); with --file, these come first")
+    p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV; "
+                   "'-' reads one text a line from standard input")
+    p.add_argument("--text-pair", action="append", metavar="TEXT",
+                   help="the second text of a pair, once per TEXT (sentence-pair models)")
+    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/TSV --file")
+    p.add_argument("--text-pair-column", metavar="C",
+                   help="the second-text column of a CSV/TSV --file (sentence-pair models)")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line with every label's probability "
+                        "(multi-label: the labels chosen; regression: the score)")
+    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
+                   help="texts per prediction batch (default: %(default)s)")
+    p.set_defaults(func=cmd_predict)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfbert", description="Fine-tune, evaluate and serve BERT text classifiers.")
@@ -339,7 +360,8 @@ def build_parser():
                    help="export folder; versions go in DIR/1, DIR/2... "
                         "(default: saved_models/<data>_bert)")
     p.add_argument("--run-dir", metavar="DIR",
-                   help="checkpoints, logs, history, curves (default: runs/<data>_bert)")
+                   help="checkpoints, logs, history, curves (default: "
+                        "runs/<data>_bert/<version>)")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("evaluate", help="report on an exported model over a data split",
@@ -357,24 +379,7 @@ def build_parser():
                    "plots (default: runs/<model>/report_<split>)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = commands.add_parser("predict", help="classify texts with an exported model",
-                            description="Classify texts: one line per text, in input order.")
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
-    p.add_argument("texts", nargs="*", metavar="TEXT",
-                   help="texts to classify (quote each); with --file, these come first")
-    p.add_argument("--file", metavar="F", help="a text file (one text a line) or a CSV/TSV; "
-                   "'-' reads one text a line from standard input")
-    p.add_argument("--text-pair", action="append", metavar="TEXT",
-                   help="the second text of a pair, once per TEXT (sentence-pair models)")
-    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/TSV --file")
-    p.add_argument("--text-pair-column", metavar="C",
-                   help="the second-text column of a CSV/TSV --file (sentence-pair models)")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per line with every label's probability "
-                        "(multi-label: the labels chosen; regression: the score)")
-    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
-                   help="texts per prediction batch (default: %(default)s)")
-    p.set_defaults(func=cmd_predict)
+    _add_predict_command(commands)
 
     p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",
                             description="Convert a Hugging Face BERT folder (config.json, "
