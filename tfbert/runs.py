@@ -22,8 +22,8 @@ import os
 
 from tfbert.errors import ModelError, TfbertError
 
-__all__ = ["default_name", "next_version", "is_finished", "no_empty_folders", "run_places",
-           "checked_model", "OFFLINE_MODEL"]
+__all__ = ["default_name", "next_version", "is_finished", "no_empty_folders", "remove_if_empty",
+           "run_places", "checked_model", "OFFLINE_MODEL"]
 
 # The model that works with no network, once its wheel is installed.
 OFFLINE_MODEL = "all-minilm-l6-v2"
@@ -172,13 +172,14 @@ def no_empty_folders(path):
     finally:
         for root, _, _ in os.walk(path, topdown=False):
             if root != path and root not in existed:
-                _remove_if_empty(root)
+                remove_if_empty(root)
         for folder in created:               # path first, then its new parents
-            if not _remove_if_empty(folder):
+            if not remove_if_empty(folder):
                 break
 
 
-def _remove_if_empty(folder):
+def remove_if_empty(folder):
+    """Remove ``folder`` if it is empty; True when it is gone (removed, or never there)."""
     try:
         os.rmdir(folder)
     except OSError:         # not empty (or already gone)

@@ -23,14 +23,14 @@ import os
 
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
-from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss
+from tfbert.callbacks import BackupOnSignal, ResumeState, RunRecorder, StopOnNonFiniteLoss
 from tfbert.config import PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.models import build_classifier
 from tfbert.registry import ModelSpec, recommended_settings
-from tfbert.runs import next_version
+from tfbert.runs import next_version, remove_if_empty
 from tfbert.tasks import monitor_mode
 
 __all__ = ["TrainConfig", "TrainResult", "train", "create_optimizer", "resolve_precision",
@@ -266,7 +266,6 @@ class _Plan:
         checkpoint = compat.weights_checkpoint(self.best_path, monitor=config.monitor,
                                                mode=mode, save_best_only=True)
         self.non_finite = StopOnNonFiniteLoss()
-        from tfbert.callbacks import BackupOnSignal
         backup = tf_keras.callbacks.BackupAndRestore(self.backup_dir, save_freq=max(1, min(
             self.steps_per_epoch, config.backup_steps)))
         return [
@@ -301,8 +300,7 @@ def _fit(classifier, datasets, plan, callbacks, verbose):
                             epochs=config.epochs, steps_per_epoch=plan.steps_per_epoch,
                             callbacks=callbacks, verbose=verbose)
         # Keras deleted its backup (backup/chief); a finished run leaves no empty folder.
-        if os.path.isdir(plan.backup_dir) and not os.listdir(plan.backup_dir):
-            os.rmdir(plan.backup_dir)
+        remove_if_empty(plan.backup_dir)
     except tf.errors.ResourceExhaustedError as exc:
         raise TrainingError(
             f"out of memory with batch size {config.batch_size} and sequence length "
