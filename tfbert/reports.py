@@ -40,22 +40,13 @@ def format_mistakes(mistakes, task="classification", limit=10, width=100, total=
         return "worst mistakes: none."
     task = get_task(task)
     shown = mistakes[:limit]
-    lines = [_mistakes_heading(task, len(shown), len(mistakes) if total is None else total)]
+    lines = [task.mistakes_heading(len(shown), len(mistakes) if total is None else total)]
     for number, mistake in enumerate(shown, 1):
         lines.append(f"{number:>3}. {task.describe_mistake(mistake)}")
         lines.append(f"     text: {_shorten(mistake['text'], width)}")
         if "text_pair" in mistake:
             lines.append(f"     pair: {_shorten(mistake['text_pair'], width)}")
     return "\n".join(lines)
-
-
-def _mistakes_heading(task, shown, total):
-    """"worst mistakes: the 5 most confident of 93" (regression: the largest errors)."""
-    if task.name == "regression":
-        return (f"largest errors: the {shown} largest of {total:,}" if shown < total
-                else f"largest errors: all {total:,}, largest first")
-    return (f"worst mistakes: the {shown} most confident of {total:,}" if shown < total
-            else f"worst mistakes: all {total:,}, most confident first")
 
 
 def _shorten(text, width):

@@ -199,6 +199,12 @@ class Task:
         """One line saying what went wrong in a mistake from :meth:`worst_mistakes`."""
         raise NotImplementedError
 
+    def mistakes_heading(self, shown, total):
+        """The heading over the ``shown`` worst of ``total`` mistakes in a report."""
+        if shown < total:
+            return f"worst mistakes: the {shown} most confident of {total:,}"
+        return f"worst mistakes: all {total:,}, most confident first"
+
     def plots(self, metrics, folder, labels=None, scores=None):
         """Write the task's evaluation plots into ``folder``; ``{key: file name}``."""
         return {}

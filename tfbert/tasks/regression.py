@@ -104,6 +104,11 @@ class Regression(Task):
         return (f"error {mistake['error']:.4f}: true {mistake['label']:.4f}, "
                 f"predicted {mistake['predicted']:.4f}")
 
+    def mistakes_heading(self, shown, total):
+        if shown < total:
+            return f"largest errors: the {shown} largest of {total:,}"
+        return f"largest errors: all {total:,}, largest first"
+
     def plots(self, metrics, folder, labels=None, scores=None):
         import os
         from tfbert import plots
