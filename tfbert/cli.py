@@ -16,6 +16,7 @@ import sys
 
 from tfbert._setup import set_verbosity
 from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.data.sources import tfds_name
 from tfbert.data.splits import SPLITS
 from tfbert.errors import DataError, TfbertError
 from tfbert.tasks import AUTO, TASKS
@@ -40,14 +41,10 @@ def _check_inputs(args, options):
     before any model loads or data is read."""
     for option in options:
         path = getattr(args, option.lstrip("-").replace("-", "_"), None)
-        if path is None or path == "-" or (option == "--data" and _is_dataset_name(path)):
+        if path is None or path == "-" or (option == "--data" and tfds_name(path) is not None):
             continue
         if not os.path.exists(path):
             raise DataError(f"{option}: {path!r} does not exist.")
-
-
-def _is_dataset_name(source):
-    return source == "imdb" or source.startswith("tfds:")
 
 
 def _add_data_arguments(parser, required=False, seed=True):

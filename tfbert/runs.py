@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import os
 
+from tfbert.data.sources import ARCHIVE_SUFFIXES, tfds_name
 from tfbert.errors import ModelError, TfbertError
 
 __all__ = ["default_name", "next_version", "is_finished", "no_empty_folders", "remove_if_empty",
@@ -27,8 +28,6 @@ __all__ = ["default_name", "next_version", "is_finished", "no_empty_folders", "r
 
 # The model that works with no network, once its wheel is installed.
 OFFLINE_MODEL = "all-minilm-l6-v2"
-
-ARCHIVE_EXTENSIONS = (".tar.gz", ".tar.xz", ".tgz", ".tar")
 
 
 def run_places(data, output=None, run_dir=None):
@@ -113,12 +112,12 @@ def default_name(source):
     >>> default_name("/data/bars_train.csv") != default_name("/data/bars_train.tsv")
     True
     """
-    if source == "imdb" or source.startswith("tfds:"):
+    if tfds_name(source) is not None:
         return source.removeprefix("tfds:").replace("/", "_") + "_bert"
     path = os.path.realpath(os.path.expanduser(source))
     base = os.path.basename(path) or "data"
     stem, _, extension = base.partition(".")
-    if base.lower().endswith(ARCHIVE_EXTENSIONS):
+    if base.lower().endswith(ARCHIVE_SUFFIXES):
         extension = ""          # an archive names its data, like the folder it unpacks to
     digest = hashlib.sha1(path.encode()).hexdigest()[:6]
     parts = [stem or "data", extension.replace(".", "_"), digest]

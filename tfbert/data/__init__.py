@@ -30,7 +30,8 @@ import os
 from tfbert.data.pipeline import length_order, make_dataset
 from tfbert.data.readers import (TABLE_SUFFIXES, iter_texts, load_csv, load_trec,
                                  read_label_names, table_dialect)
-from tfbert.data.sources import ARCHIVE_SUFFIXES, extract_archive, load_folder, load_tfds
+from tfbert.data.sources import (ARCHIVE_SUFFIXES, extract_archive, load_folder, load_tfds,
+                                 tfds_name)
 from tfbert.data.splits import TextData, TextSplit, balanced_subset, carve, map_label_names
 from tfbert.errors import DataError
 from tfbert.tasks import TASKS, check_task_name, get_task, infer_task, resolve_task
@@ -107,9 +108,8 @@ def load_data(source="imdb", *, text_column=None, label_column=None, text_pair_c
     file_format = _file_format(source) if os.path.isfile(source) else None
     if text_pair_column is not None and file_format != "table":
         raise DataError(f"{source}: text pairs (text_pair_column) come from CSV/TSV files only.")
-    if source == "imdb" or source.startswith("tfds:"):
-        name = "imdb_reviews" if source == "imdb" else source[len("tfds:"):]
-        splits, names = load_tfds(name, text_key=text_column or "text",
+    if tfds_name(source) is not None:
+        splits, names = load_tfds(tfds_name(source), text_key=text_column or "text",
                                   label_key=label_column or "label", data_dir=tfds_data_dir,
                                   label_names=label_names)
     elif file_format is not None and file_format != "archive":

@@ -26,9 +26,20 @@ from tfbert._fs import atomic_dir, cache_lock, safe_extract
 from tfbert.data.splits import TextSplit, map_label_names
 from tfbert.errors import DataError
 
-__all__ = ["ARCHIVE_SUFFIXES", "load_folder", "extract_archive", "load_tfds"]
+__all__ = ["ARCHIVE_SUFFIXES", "load_folder", "extract_archive", "load_tfds", "tfds_name"]
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar")
+
+
+def tfds_name(source):
+    """The TFDS dataset a data source names (``"imdb"``, ``"tfds:NAME"``), or None for a path.
+
+    >>> tfds_name("imdb"), tfds_name("tfds:glue/sst2"), tfds_name("reviews.csv")
+    ('imdb_reviews', 'glue/sst2', None)
+    """
+    if source == "imdb":
+        return "imdb_reviews"
+    return source[len("tfds:"):] if source.startswith("tfds:") else None
 
 
 def load_folder(path, splits=("train", "test"), cache_dir=None, label_names=None):
