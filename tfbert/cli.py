@@ -36,6 +36,10 @@ def _positive_int(value):
     return number
 
 
+# The input-file options _add_data_arguments gives train and evaluate.
+DATA_FILE_OPTIONS = ("--data", "--test-data", "--validation-data", "--label-names")
+
+
 def _check_inputs(args, options):
     """Fail at once, naming the option, when an input file given in ``options`` is missing:
     before any model loads or data is read."""
@@ -108,7 +112,7 @@ def cmd_train(args):
     from tfbert.runs import checked_model, no_empty_folders, run_places
     from tfbert.training import train
 
-    _check_inputs(args, ("--data", "--test-data", "--validation-data", "--label-names"))
+    _check_inputs(args, DATA_FILE_OPTIONS)
     settings = _train_settings(args)
     # The model is found and checked before any data is read or unpacked.
     model = checked_model(settings.pop("model"), args.preprocess)
@@ -159,7 +163,7 @@ def _headline(metrics):
 
 
 def cmd_evaluate(args):
-    _check_inputs(args, ("--data", "--test-data", "--validation-data", "--label-names"))
+    _check_inputs(args, DATA_FILE_OPTIONS)
     if args.output and os.path.exists(args.output):
         raise TfbertError(f"--output: {args.output} exists, and a report never replaces "
                           "another; choose a new folder (or leave --output out).")
