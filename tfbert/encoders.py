@@ -38,6 +38,14 @@ __all__ = ["rebuild_encoder"]
 _LAYER = re.compile(r"transformer/layer_(\d+)/")
 
 
+# tf_utils.get_activation("gelu") is the tanh approximation; the exact one is passed itself.
+ACTIVATIONS = (("exact gelu", tf_keras.activations.gelu), ("tanh gelu", "gelu"),
+               ("relu", "relu"))
+# What the probe check proved of an encoder folder (see tfbert._loaded.fingerprint):
+# (fingerprint, tolerance) -> (activation, the SavedModel's dropout rate).
+_PROVEN = {}
+
+
 def _name(variable):
     return variable.name.split(":")[0]
 
@@ -118,7 +126,8 @@ def rebuild_encoder(handle, dropout=None, tolerance=1e-4, options=None, cls_only
     The configuration is read off the weights' shapes; the activation (exact
     GELU, tanh-approximate GELU or ReLU, which the weights do not tell) is the one whose
     float32 outputs match the SavedModel's on a probe batch within
-    ``tolerance``. ``dropout`` is the encoder's own dropout rate while training
+    ``tolerance`` (checked once per folder and process: a folder's SavedModel is read once,
+    see :mod:`tfbert._loaded`). ``dropout`` is the encoder's own dropout rate while training
     (default: the SavedModel's, 0 if it was exported without dropout, else BERT's 0.1).
     Build it under the Keras dtype policy it should compute in.
     ``options``: ``tf.saved_model.LoadOptions`` for reading the SavedModel.
@@ -130,31 +139,51 @@ def rebuild_encoder(handle, dropout=None, tolerance=1e-4, options=None, cls_only
         ModelError: the encoder is not a tf-models-official BERT, or no rebuild
             reproduces its outputs.
     """
-    import tensorflow_hub as hub
-
-    loaded = hub.load(handle, options=options)
+    from tfbert._loaded import fingerprint, load_read_only
+    loaded = load_read_only(handle, options)
     variables = (getattr(loaded, "trainable_variables", None)
                  or getattr(loaded, "variables", None) or [])
     weights = {_name(v): v for v in variables}
     config = _bert_config(weights, handle)
+    key = fingerprint(handle)
+    key = key and (key, tolerance)
+    if key in _PROVEN:
+        activation, saved_dropout = _PROVEN[key]
+    else:
+        activation, saved_dropout, candidate = _prove(loaded, config, weights, handle,
+                                                      tolerance, dropout)
+        if key:
+            _PROVEN[key] = activation, saved_dropout
+        if tf_keras.mixed_precision.global_policy().name == "float32" and not cls_only:
+            return candidate
+    config.hidden_act = dict(ACTIVATIONS)[activation]
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = (
+        saved_dropout if dropout is None else dropout)
+    return _with_weights(_bert_encoder(config, output_range=1 if cls_only else None),
+                         weights, handle)
+
+
+def _prove(loaded, config, weights, handle, tolerance, dropout):
+    """``(activation, the SavedModel's dropout rate, the float32 encoder with
+    ``dropout`` (default: that rate))``: the activation whose rebuild reproduces the
+    SavedModel's outputs on a probe batch within ``tolerance``.
+
+    Raises:
+        ModelError: no activation does.
+    """
     probe = _probe_inputs(config)
-    if dropout is None:
-        dropout = _dropout_rate(loaded, probe)
-    config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
+    saved_dropout = _dropout_rate(loaded, probe)
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = (
+        saved_dropout if dropout is None else dropout)
     expected = loaded(probe, training=False)["sequence_output"].numpy()
     errors = {}
-    # tf_utils.get_activation("gelu") is the tanh approximation; the exact one is passed itself.
-    for name, activation in (("exact gelu", tf_keras.activations.gelu), ("tanh gelu", "gelu"),
-                             ("relu", "relu")):
+    for name, activation in ACTIVATIONS:
         config.hidden_act = activation
         with dtype_policy("float32"):     # compared in float32, whatever the caller's policy
             candidate = _with_weights(_bert_encoder(config), weights, handle)
         got = candidate(probe, training=False)["sequence_output"].numpy()
         errors[name] = float(np.abs(got - expected).max())
         if errors[name] <= tolerance:
-            if tf_keras.mixed_precision.global_policy().name == "float32" and not cls_only:
-                return candidate
-            return _with_weights(_bert_encoder(config, output_range=1 if cls_only else None),
-                                 weights, handle)
+            return name, saved_dropout, candidate
     raise ModelError(f"{handle}: no BertEncoder rebuild reproduces its outputs (largest "
                      f"differences: {errors}); use it as a TF Hub layer (rebuild_encoder=False).")

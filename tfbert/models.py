@@ -54,9 +54,10 @@ def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
         pre(tf.constant(["hello world"]))["input_word_ids"].shape   # [1, 64]
     """
     import tensorflow_hub as hub
+    from tfbert._loaded import load_read_only
     spec = resolve_model(model, preprocess)
     ensure_available(spec.preprocess)
-    loaded = hub.load(spec.preprocess, options=_load_options())
+    loaded = load_read_only(spec.preprocess, _load_options())
     inputs = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=name)
               for name in ("text", "text_pair")[:num_segments]]
     tokenize = hub.KerasLayer(loaded.tokenize, name="tokenize")
