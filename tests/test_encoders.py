@@ -79,6 +79,41 @@ def test_by_default_the_encoder_is_rebuilt_when_proven_exact_else_the_hub_layer(
         build_classifier(tiny_model, seq_length=32, rebuild_encoder=True)
 
 
+def test_a_model_folder_is_loaded_and_proven_once_until_it_changes(tiny_model, tmp_path,
+                                                                   monkeypatch):
+    """A second classifier from the same folder reuses the loaded preprocessor and encoder and
+    the proven rebuild; a folder replaced on disk (convert --overwrite) is read afresh."""
+    import os
+    import shutil
+
+    import tensorflow_hub as hub
+
+    import tfbert.encoders
+    from tfbert._tf import tf
+    from tfbert.models import build_classifier
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    loads, proofs = [], []
+    real_load, real_prove = hub.load, tfbert.encoders._prove
+    monkeypatch.setattr(hub, "load", lambda path, **kw: loads.append(path) or real_load(
+        path, **kw))
+    monkeypatch.setattr(tfbert.encoders, "_prove", lambda *a: proofs.append(1) or real_prove(*a))
+    texts = tf.constant(TEXTS)
+    first = build_classifier(str(folder), seq_length=16, pooling="mean")
+    second = build_classifier(str(folder), seq_length=16, pooling="cls")
+    assert sorted(os.path.basename(p) for p in loads) == ["encoder", "preprocess"]
+    assert len(proofs) == 1 and first.config.rebuild_encoder and second.config.rebuild_encoder
+    # The two models share no weights: training one leaves the other as it was.
+    before = second(texts, training=False).numpy()
+    for variable in _encoder(first).trainable_variables:
+        variable.assign(variable + 1.0)
+    np.testing.assert_array_equal(second(texts, training=False).numpy(), before)
+
+    shutil.rmtree(folder)
+    shutil.copytree(tiny_model, folder)
+    build_classifier(str(folder), seq_length=16)
+    assert len(loads) == 4 and len(proofs) == 2
+
+
 def test_the_rebuild_keeps_the_savedmodels_dropout(tiny_model, tmp_path):
     """An encoder exported without dropout is rebuilt without it (training-mode passes then
     agree, and a resumed run can retrace an uninterrupted one); one with dropout gets 0.1."""

@@ -25,7 +25,9 @@ def fingerprint(path):
         stat = os.stat(os.path.join(path, "saved_model.pb"))
     except (OSError, TypeError):
         return None
-    return os.path.realpath(path), stat.st_ino, stat.st_mtime_ns, stat.st_size
+    # ctime too: a copy may keep the old file's mtime (copy2) and reuse its inode number.
+    return (os.path.realpath(path), stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns,
+            stat.st_size)
 
 
 def load_read_only(path, options=None):
