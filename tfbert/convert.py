@@ -28,7 +28,8 @@ import numpy as np
 from tfbert._tf import tf_keras
 from tfbert.errors import ConversionError
 from tfbert.hub_format import build_tiny_model, write_hub_model
-from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS
+from tfbert.recommended import (EMBEDDING_SEQ_LENGTH, SENTENCE_EMBEDDING_SETTINGS,
+                                TUTORIAL_SETTINGS)
 
 __all__ = ["ConversionError", "build_tiny_model", "convert_hf", "sha256_of", "read_hf_config",
            "read_hf_tokenizer", "load_hf_weights", "assign_hf_weights"]
@@ -343,13 +344,18 @@ def recommended_for(src_dir):
     """The training settings that suit the checkpoint in ``src_dir``: a sentence-transformers
     model whose pooling module averages the tokens (all-MiniLM-L6-v2 and kin) gets
     :data:`~tfbert.recommended.SENTENCE_EMBEDDING_SETTINGS` (its ``[CLS]`` pooler was never
-    trained); any other BERT the tutorial's ``[CLS]`` settings."""
+    trained) and the ``max_seq_length`` its embeddings are cut at; any other BERT the
+    tutorial's ``[CLS]`` settings."""
     modules = os.path.join(src_dir, "modules.json")
     for module in (_read_json(modules) if os.path.isfile(modules) else []):
         if module.get("type", "").endswith("models.Pooling"):
             pooling = os.path.join(src_dir, module.get("path", ""), "config.json")
             if os.path.isfile(pooling) and _read_json(pooling).get("pooling_mode_mean_tokens"):
-                return dict(SENTENCE_EMBEDDING_SETTINGS)
+                settings = dict(SENTENCE_EMBEDDING_SETTINGS)
+                sbert = os.path.join(src_dir, "sentence_bert_config.json")
+                if os.path.isfile(sbert) and _read_json(sbert).get("max_seq_length"):
+                    settings[EMBEDDING_SEQ_LENGTH] = int(_read_json(sbert)["max_seq_length"])
+                return settings
     return dict(TUTORIAL_SETTINGS)
 
 

@@ -24,7 +24,7 @@ from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
 from tfbert.tasks import get_task
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model", "build_preprocessor",
-           "build_classifier", "BertClassifier", "ClassifierConfig", "POOLINGS"]
+           "encoder_layer", "build_classifier", "BertClassifier", "ClassifierConfig", "POOLINGS"]
 
 
 def _load_options():
@@ -247,7 +247,7 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, tr
         seq_length = seq_length or recommended["seq_length"]
     if pooling not in POOLINGS:
         raise ModelError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
-    encoder, rebuild_encoder = _encoder(spec, pooling, trainable, rebuild_encoder)
+    encoder, rebuild_encoder = encoder_layer(spec, pooling, trainable, rebuild_encoder)
     num_segments = 2 if text_pairs else 1
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
                               seq_length, pooling, task.name, num_segments, rebuild_encoder,
@@ -266,8 +266,9 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, tr
     return BertClassifier(text, core(packed), preprocessor, core, config, name=name)
 
 
-def _encoder(spec, pooling, trainable, rebuild):
-    """The encoder layer and whether it is rebuilt: ``rebuild`` True (rebuilt or an error),
+def encoder_layer(spec, pooling, trainable, rebuild):
+    """The encoder layer of ``spec`` (a :class:`ModelSpec`) for a head that pools with
+    ``pooling``, and whether it is rebuilt: ``rebuild`` True (rebuilt or an error),
     False (the TF Hub layer) or None (rebuilt when that is proven exact, else the TF Hub
     layer). Under a distribution strategy the check cannot run the SavedModel (a restored
     function called in cross-replica context), so unset means the TF Hub layer there."""

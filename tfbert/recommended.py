@@ -16,10 +16,15 @@ import os
 
 from tfbert.errors import ModelError
 
-__all__ = ["RECOMMENDED_KEYS", "TUTORIAL_SETTINGS", "SENTENCE_EMBEDDING_SETTINGS", "MODEL_FILE",
+__all__ = ["RECOMMENDED_KEYS", "EMBEDDING_SEQ_LENGTH", "TUTORIAL_SETTINGS",
+           "SENTENCE_EMBEDDING_SETTINGS", "MODEL_FILE",
            "read_model_file", "write_model_file"]
 
 RECOMMENDED_KEYS = ("pooling", "learning_rate", "seq_length")
+# Not a training setting: the tokens :func:`tfbert.embed` keeps by default (a
+# sentence-transformers model's ``max_seq_length``, so its vectors match; else ``seq_length``).
+EMBEDDING_SEQ_LENGTH = "embedding_seq_length"
+_MODEL_FILE_KEYS = (*RECOMMENDED_KEYS, EMBEDDING_SEQ_LENGTH)
 # The TensorFlow tutorial's, for BERTs whose [CLS] pooler was pre-trained (Small BERT, BERT,
 # ALBERT, ELECTRA, the experts): also what a model that recommends nothing gets.
 TUTORIAL_SETTINGS = {"pooling": "cls", "learning_rate": 3e-5, "seq_length": 128}
@@ -42,9 +47,9 @@ def read_model_file(folder):
     except (ValueError, AttributeError) as exc:
         raise ModelError(f"{path} is not a JSON object with a 'recommended' object "
                          f"({exc}).") from None
-    unknown = sorted(set(recommended) - set(RECOMMENDED_KEYS))
+    unknown = sorted(set(recommended) - set(_MODEL_FILE_KEYS))
     if not isinstance(recommended, dict) or unknown:
-        raise ModelError(f"{path}: 'recommended' may only hold {', '.join(RECOMMENDED_KEYS)}; "
+        raise ModelError(f"{path}: 'recommended' may only hold {', '.join(_MODEL_FILE_KEYS)}; "
                          f"got {unknown or recommended!r}.")
     return recommended
 
@@ -52,7 +57,7 @@ def read_model_file(folder):
 def write_model_file(folder, recommended, **details):
     """Write ``folder/tfbert_model.json`` recommending ``recommended`` (see
     :data:`RECOMMENDED_KEYS`), with ``details`` (e.g. where the weights came from)."""
-    unknown = sorted(set(recommended) - set(RECOMMENDED_KEYS))
+    unknown = sorted(set(recommended) - set(_MODEL_FILE_KEYS))
     if unknown:
         raise ModelError(f"unknown recommended setting(s) {', '.join(unknown)}.")
     with open(os.path.join(folder, MODEL_FILE), "w", encoding="utf-8") as f:

