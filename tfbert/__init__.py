@@ -16,6 +16,7 @@ Example::
     result.classifier.predict(["What a wonderful film!"])  # in memory, before exporting
     path = tfbert.export_model(result.model, "saved_models/imdb")
     tfbert.load_model(path).predict(["What a wonderful film!"])
+    tfbert.embed(["What a wonderful film!"], model="all-minilm-l6-v2")   # [1, 384] vectors
 
 Importing tfbert is cheap: it puts TensorFlow on the tf-keras path (see
 ``tfbert._setup``) and loads TensorFlow only when a function needs it.
@@ -59,12 +60,17 @@ _LAZY = {
     "Classifier": "tfbert.serving",
     "LoadedClassifier": "tfbert.serving",
     "select_strategy": "tfbert.distribute",
+    "embed": "tfbert.embeddings",
+    "similarity": "tfbert.embeddings",
+    "build_embedder": "tfbert.embeddings",
+    "Embedder": "tfbert.embeddings",
 }
 
 if TYPE_CHECKING:
     from tfbert.config import TrainConfig
     from tfbert.data import TextData, TextSplit, load_data, make_dataset
     from tfbert.distribute import select_strategy
+    from tfbert.embeddings import Embedder, build_embedder, embed, similarity
     from tfbert.evaluation import compute_metrics, evaluate
     from tfbert.export import export_model
     from tfbert.models import BertClassifier, ClassifierConfig, build_classifier, build_preprocessor
