@@ -34,7 +34,6 @@ Example::
     classifier = tfbert.load_model("saved_models/imdb")      # latest version
     classifier.predict(["A wonderful film."])[0].label          # 'pos'
 """
-import json
 import os
 
 import numpy as np
@@ -42,7 +41,8 @@ import numpy as np
 from tfbert._tf import tf
 from tfbert.errors import ExportError
 from tfbert.layers import token_lengths, trim_padding
-from tfbert.serving import METADATA_FILE, Classifier, load_model, versions
+from tfbert.serving import (METADATA_FILE, Classifier, load_model, versions,
+                            write_export_metadata)
 
 __all__ = ["export_model", "load_model", "METADATA_FILE", "TOLERANCES"]
 
@@ -157,11 +157,8 @@ def _write_metadata(folder, model, label_names, thresholds, jit_compile, setting
                 "thresholds": thresholds, "text_pairs": model.config.text_pairs,
                 "classifier": {**model.config.to_json(), "label_names": label_names,
                                "thresholds": thresholds},
-                "jit_compile": jit_compile, "settings": settings or {},
-                "tensorflow": tf.__version__}
-    os.makedirs(os.path.join(folder, "assets.extra"))
-    with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2)
+                "jit_compile": jit_compile, "settings": settings or {}}
+    write_export_metadata(folder, metadata)
 
 
 def _verify(model, staging, check_texts, target):

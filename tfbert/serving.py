@@ -25,8 +25,8 @@ from tfbert.data.pipeline import length_order
 from tfbert.errors import ExportError
 from tfbert.tasks import Prediction, get_task
 
-__all__ = ["Classifier", "LoadedClassifier", "Prediction", "load_model", "resolve_export",
-           "METADATA_FILE"]
+__all__ = ["Classifier", "LoadedClassifier", "LoadedEmbedder", "Prediction", "load_model",
+           "resolve_export", "write_export_metadata", "METADATA_FILE"]
 
 METADATA_FILE = os.path.join("assets.extra", "tfbert.json")
 
@@ -136,6 +136,44 @@ class LoadedClassifier(_TextPredictor):
         return {key: value.numpy() for key, value in self._serve(**inputs).items()}
 
 
+class LoadedEmbedder:
+    """An exported embedder (:meth:`tfbert.Embedder.export`), loaded: strings in, vectors out.
+
+    Example::
+
+        tfbert.load_model("saved_models/minilm").embed(["A wonderful film."])   # [1, 384]
+    """
+
+    def __init__(self, path, loaded, metadata):
+        self.path = path
+        self.metadata = metadata
+        self.settings = metadata["embedder"]
+        self.dimension = int(metadata["dimension"])
+        self._serve = loaded.signatures["serving_default"]
+        self._loaded = loaded  # keeps the signature's variables alive
+
+    def embed(self, texts, batch_size=PREDICT_BATCH_SIZE):
+        """A float32 array ``[len(texts), dimension]``, in input order (length-sorted
+        batches, as in-memory)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        order = length_order(texts)
+        batches = ([texts[i] for i in order[start:start + batch_size]]
+                   for start in range(0, len(texts), batch_size))
+        chunks = [self._serve(text=tf.constant(batch, dtype=tf.string))["embedding"].numpy()
+                  for batch in batches]
+        return np.concatenate(chunks)[np.argsort(order)]
+
+
+def write_export_metadata(folder, metadata):
+    """Write ``metadata`` (plus the TensorFlow version) as the export's
+    ``assets.extra/tfbert.json``, which :func:`load_model` reads."""
+    os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
+    with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
+        json.dump({**metadata, "tensorflow": tf.__version__}, f, indent=2)
+
+
 def versions(directory):
     """The version numbers of the exports in ``directory``, ascending."""
     if not os.path.isdir(directory):
@@ -180,4 +218,6 @@ def load_model(path):
         raise ExportError(f"cannot load the SavedModel in {path}: {exc}") from None
     if "serving_default" not in loaded.signatures:
         raise ExportError(f"{path} has no serving_default signature.")
+    if metadata.get("kind") == "embedder":
+        return LoadedEmbedder(path, loaded, metadata)
     return LoadedClassifier(path, loaded, metadata)
