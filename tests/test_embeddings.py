@@ -146,3 +146,54 @@ def test_an_embedder_export_serves_the_same_vectors_in_a_fresh_process(embedder,
     signature = loaded._serve.structured_input_signature[1]
     assert list(signature) == ["text"]
     assert list(loaded._serve.structured_outputs) == ["embedding"]
+
+
+def test_cli_embed_writes_npy_or_jsonl_and_never_overwrites(tiny_model, embedder, tmp_path,
+                                                            capsys, monkeypatch):
+    import io
+    import json
+
+    from tfbert import cli
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,review\n1,a great film\n2,the film\n", encoding="utf-8")
+    npy = tmp_path / "out" / "vectors.npy"
+    assert cli.main(["embed", tiny_model, "great", "--file", str(table), "--text-column",
+                     "review", "--output", str(npy)]) == 0
+    assert "3 vectors of 128 dimensions" in capsys.readouterr().out
+    texts = ["great", "a great film", "the film"]
+    np.testing.assert_allclose(np.load(npy), embedder.embed(texts), atol=1e-5)
+    lines = (tmp_path / "out" / "vectors.texts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [{"index": i, "text": t}
+                                                    for i, t in enumerate(texts)]
+    before = npy.read_bytes()
+    assert cli.main(["embed", tiny_model, "other", "--output", str(npy)]) == 2
+    assert "already exists" in capsys.readouterr().err and npy.read_bytes() == before
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a great film\n\nthe film\n"))
+    jsonl = tmp_path / "vectors.jsonl"
+    assert cli.main(["embed", tiny_model, "--file", "-", "--output", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in records] == texts[1:]
+    np.testing.assert_allclose([r["embedding"] for r in records], embedder.embed(texts[1:]),
+                               atol=1e-5)
+    assert not list(tmp_path.rglob("*.partial"))
+
+    export = tmp_path / "export"
+    assert cli.main(["export-embedder", tiny_model, "--output", str(export)]) == 0
+    assert f"Exported to {export / '1'}" in capsys.readouterr().out
+    from_export = tmp_path / "from_export.npy"
+    assert cli.main(["embed", str(export), *texts, "--output", str(from_export)]) == 0
+    np.testing.assert_allclose(np.load(from_export), embedder.embed(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--output", "v.csv"], "--output v.csv: the suffix must be .npy"),
+    (["--output", "v.npy"], "nothing to embed: give texts"),
+    (["--file", "missing.txt", "--output", "v.npy"], "--file: 'missing.txt' does not exist"),
+])
+def test_cli_embed_bad_input_is_one_line(tmp_path, capsys, monkeypatch, args, message):
+    from tfbert import cli
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["embed", "all-minilm-l6-v2", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err

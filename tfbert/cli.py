@@ -1,4 +1,4 @@
-"""The ``tfbert`` command: train, evaluate, predict, models.
+"""The ``tfbert`` command: train, evaluate, predict, embed, export-embedder, convert, models.
 
 Bad input exits with status 2 and a one-line ``tfbert: error: ...`` naming the
 file, row or argument at fault, never a traceback.
@@ -16,39 +16,16 @@ import sys
 
 from tfbert._setup import set_verbosity
 from tfbert.config import PREDICT_BATCH_SIZE
-from tfbert.data.sources import tfds_name
 from tfbert.data.splits import SPLITS
+from tfbert.cli_embed import add_embed_commands
+from tfbert.cli_common import (EXIT_ERROR, check_inputs, chunks, column, positive_int,
+                               stdin_texts)
 from tfbert.errors import DataError, TfbertError
 from tfbert.tasks import AUTO, TASKS
-
-EXIT_ERROR = 2
-
-
-def _column(value):
-    """A column name, or a 0-based position when the value is a number."""
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return number
 
 
 # The input-file options _add_data_arguments gives train and evaluate.
 DATA_FILE_OPTIONS = ("--data", "--test-data", "--validation-data", "--label-names")
-
-
-def _check_inputs(args, options):
-    """Fail at once, naming the option, when an input file given in ``options`` is missing:
-    before any model loads or data is read."""
-    for option in options:
-        path = getattr(args, option.lstrip("-").replace("-", "_"), None)
-        if path is None or path == "-" or (option == "--data" and tfds_name(path) is not None):
-            continue
-        if not os.path.exists(path):
-            raise DataError(f"{option}: {path!r} does not exist.")
 
 
 def _add_data_arguments(parser, required=False, seed=True):
@@ -79,7 +56,7 @@ def _add_data_arguments(parser, required=False, seed=True):
                              "'%(default)s')")
     parser.add_argument("--label-names", metavar="FILE",
                         help="file naming the labels, one a line; integer labels index it")
-    parser.add_argument("--max-examples", type=_positive_int, metavar="N",
+    parser.add_argument("--max-examples", type=positive_int, metavar="N",
                         help="keep at most N examples per split (balanced, seeded)")
     if seed:
         from tfbert.config import TrainConfig
@@ -89,9 +66,9 @@ def _add_data_arguments(parser, required=False, seed=True):
 
 def _load_data(args, task=None, label_names=None):
     from tfbert.data import load_data
-    return load_data(args.data, text_column=_column(args.text_column),
-                     label_column=_column(args.label_column),
-                     text_pair_column=_column(args.text_pair_column),
+    return load_data(args.data, text_column=column(args.text_column),
+                     label_column=column(args.label_column),
+                     text_pair_column=column(args.text_pair_column),
                      test_data=args.test_data, validation_data=args.validation_data,
                      task=task or args.task, label_separator=args.label_separator,
                      label_names=label_names or args.label_names,
@@ -112,7 +89,7 @@ def cmd_train(args):
     from tfbert.runs import checked_model, no_empty_folders, run_places
     from tfbert.training import train
 
-    _check_inputs(args, DATA_FILE_OPTIONS)
+    check_inputs(args, DATA_FILE_OPTIONS)
     settings = _train_settings(args)
     # The model is found and checked before any data is read or unpacked.
     model = checked_model(settings.pop("model"), args.preprocess)
@@ -163,7 +140,7 @@ def _headline(metrics):
 
 
 def cmd_evaluate(args):
-    _check_inputs(args, DATA_FILE_OPTIONS)
+    check_inputs(args, DATA_FILE_OPTIONS)
     if args.output and os.path.exists(args.output):
         raise TfbertError(f"--output: {args.output} exists, and a report never replaces "
                           "another; choose a new folder (or leave --output out).")
@@ -195,17 +172,6 @@ def cmd_evaluate(args):
           "(report.txt, report.json, plots)")
 
 
-def _chunks(items, size):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def cmd_predict(args):
     import itertools
 
@@ -218,7 +184,7 @@ def cmd_predict(args):
         raise DataError("nothing to predict: give texts as arguments or --file F.")
     if args.file and texts and (pairs is None) != (args.text_pair_column is None):
         raise DataError("give second texts for all texts or for none.")
-    _check_inputs(args, ("--file",))
+    check_inputs(args, ("--file",))
     if args.file == "-" and args.text_column is not None:
         raise DataError("--file -: standard input is read one text a line; give a table "
                         "(--text-column) as a file.")
@@ -229,15 +195,15 @@ def cmd_predict(args):
     if args.file:
         from tqdm import tqdm
         from tfbert.data.readers import iter_texts
-        file_examples = (_stdin_texts() if args.file == "-" else
-                         iter_texts(args.file, _column(args.text_column),
-                                    _column(args.text_pair_column)))
+        file_examples = (stdin_texts() if args.file == "-" else
+                         iter_texts(args.file, column(args.text_column),
+                                    column(args.text_pair_column)))
         progress = tqdm(file_examples, desc="Predicting", unit=" texts", file=sys.stderr,
                         mininterval=1.0)
         examples = itertools.chain(examples, progress)
     seen = 0
     # Streamed: a chunk at a time, so a file of any size needs memory for one chunk only.
-    for chunk in _chunks(examples, max(args.batch_size * 16, 1024)):
+    for chunk in chunks(examples, max(args.batch_size * 16, 1024)):
         chunk_texts = [text for text, _ in chunk]
         chunk_pairs = [pair for _, pair in chunk] if chunk[0][1] is not None else None
         for prediction in classifier.predict(chunk_texts, pairs=chunk_pairs,
@@ -250,17 +216,6 @@ def cmd_predict(args):
     if not seen:
         raise DataError(f"{'standard input' if args.file == '-' else args.file} holds no "
                         "texts to predict.")
-
-
-def _stdin_texts():
-    """``(text, None)`` for each non-blank line of standard input, read as UTF-8 (bytes
-    that are not are replaced), like the lines of a text ``--file``."""
-    import codecs
-    raw = getattr(sys.stdin, "buffer", None)
-    lines = sys.stdin if raw is None else codecs.getreader("utf-8-sig")(raw, errors="replace")
-    for line in lines:
-        if line.strip():
-            yield line.rstrip("\r\n"), None
 
 
 def cmd_convert(args):
@@ -309,7 +264,7 @@ def _add_train_settings(parser):
             parser.add_argument(option, action=argparse.BooleanOptionalAction,
                                 default=field.default, help=text)
             continue
-        kind = {int: int if field.name == "seed" else _positive_int,
+        kind = {int: int if field.name == "seed" else positive_int,
                 float: float}.get(meta.pop("type", type(field.default)), str)
         suffix = "" if field.default is None else " (default: %(default)s)"
         parser.add_argument(option, type=kind, default=field.default,
@@ -332,7 +287,7 @@ def _add_predict_command(commands):
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line with every label's probability "
                         "(multi-label: the labels chosen; regression: the score)")
-    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
+    p.add_argument("--batch-size", type=positive_int, default=PREDICT_BATCH_SIZE,
                    help="texts per prediction batch (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
@@ -374,13 +329,14 @@ def build_parser():
     _add_data_arguments(p, required=True)
     p.add_argument("--split", default="test", choices=SPLITS,
                    help="the split of --data to evaluate on (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=PREDICT_BATCH_SIZE,
+    p.add_argument("--batch-size", type=positive_int, default=PREDICT_BATCH_SIZE,
                    help="texts per prediction batch (default: %(default)s)")
     p.add_argument("--output", metavar="DIR", help="report folder: report.json, report.txt, "
                    "plots (default: runs/<model>/report_<split>)")
     p.set_defaults(func=cmd_evaluate)
 
     _add_predict_command(commands)
+    add_embed_commands(commands)
 
     p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",
                             description="Convert a Hugging Face BERT folder (config.json, "
@@ -389,7 +345,7 @@ def build_parser():
     p.add_argument("--from-hf", required=True, metavar="SRC_DIR", dest="src",
                    help="the Hugging Face model folder")
     p.add_argument("--output", required=True, metavar="OUT_DIR", help="the folder to write")
-    p.add_argument("--seq-length", type=_positive_int, default=128,
+    p.add_argument("--seq-length", type=positive_int, default=128,
                    help="the preprocessor's default sequence length (default: %(default)s)")
     p.add_argument("--ignore", action="append", default=[], metavar="PREFIX",
                    help="drop tensors whose names start with PREFIX, e.g. 'cls.' for "
