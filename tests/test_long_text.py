@@ -62,14 +62,18 @@ def test_only_head_truncation_misses_a_signal_at_the_end(preprocess, truncation)
         assert (packed["input_mask"] == 1).all()                # every position used
 
 
-def test_head_tail_preprocessor_keeps_short_texts_whole(tiny_model, preprocess):
+def test_the_classifiers_preprocessor_cuts_long_texts_and_keeps_short_ones(tiny_model,
+                                                                         preprocess):
     from tfbert._tf import tf
     from tfbert.models import build_preprocessor
-    texts = ["a short one", "", "the film was fine"]
+    short = ["a short one", "", "the film was fine"]
+    texts = short + _texts(2, seed=4)[0]
     got = build_preprocessor(tiny_model, seq_length=SEQ, truncation="head+tail")(
         tf.constant(texts))
-    for key, value in _pack(preprocess, texts).items():
-        np.testing.assert_array_equal(got[key].numpy(), value)
+    expected, head = _pack(preprocess, texts, "head+tail"), _pack(preprocess, short)
+    for key, value in got.items():
+        np.testing.assert_array_equal(value.numpy(), expected[key])
+        np.testing.assert_array_equal(value.numpy()[:len(short)], head[key])
 
 
 def test_chunk_windows_overlap_end_at_the_end_and_are_spread_when_capped():
@@ -85,20 +89,32 @@ def test_chunk_windows_overlap_end_at_the_end_and_are_spread_when_capped():
     assert truncate_tokens(tokens, 6, 2).to_list() == [[0, 1, 16, 17, 18, 19], [7, 8], []]
 
 
+def test_batches_of_windows_are_cut_to_their_longest_window_and_most_windows():
+    from tfbert._tf import tf
+    from tfbert.layers import token_lengths, trim_padding
+    mask = tf.constant([[[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0], [0] * 6],
+                        [[1, 1, 1, 0, 0, 0], [0] * 6, [0] * 6]])
+    inputs = {"input_mask": mask, "input_word_ids": mask * 7, "input_type_ids": mask * 0}
+    trimmed = trim_padding(inputs)
+    assert trimmed["input_word_ids"].shape == (2, 2, 4)
+    np.testing.assert_array_equal(trimmed["input_mask"].numpy(), mask.numpy()[:, :2, :4])
+    assert token_lengths(inputs).numpy().tolist() == [6, 3]
+
+
 @pytest.fixture(scope="module")
 def chunked(tiny_model, tmp_path_factory):
     """A tiny classifier trained on chunks of texts whose label shows only at their end
     (mean pooling of tokens: a random encoder's [CLS] takes longer to find one word)."""
     from tfbert.data import TextData, TextSplit
     from tfbert.training import train
-    texts, labels = _texts(96, seed=1)
+    texts, labels = _texts(64, seed=1)
     held_texts, held_labels = _texts(32, seed=2)
     data = TextData(TextSplit(texts, labels), TextSplit(held_texts, held_labels), None,
                     ["neg", "pos"], "signal at the end")
     run_dir = str(tmp_path_factory.mktemp("runs") / "chunks")
     result = train(data, model=tiny_model, epochs=6, batch_size=16, seq_length=SEQ,
-                   learning_rate=2e-3, pooling="mean", patience=10, truncation="chunks",
-                   stride=11, max_chunks=4, chunk_pooling="max", run_dir=run_dir, verbose=0,
+                   learning_rate=3e-3, pooling="mean", patience=10, truncation="chunks",
+                   stride=11, max_chunks=3, chunk_pooling="max", run_dir=run_dir, verbose=0,
                    seed=3)
     return result, data
 
@@ -111,7 +127,7 @@ def test_a_model_trained_on_chunks_learns_a_signal_at_the_end(chunked):
     with open(result.files["config"]) as f:
         recorded = json.load(f)
     assert recorded["truncation"] == recorded["classifier"]["truncation"] == "chunks"
-    assert recorded["classifier"]["stride"] == 11 and recorded["classifier"]["max_chunks"] == 4
+    assert recorded["classifier"]["stride"] == 11 and recorded["classifier"]["max_chunks"] == 3
 
 
 def test_config_round_trips_and_rebuilds_the_same_model(chunked):
