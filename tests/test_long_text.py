@@ -108,7 +108,7 @@ def chunked(tiny_model, tmp_path_factory):
     from tfbert.data import TextData, TextSplit
     from tfbert.training import train
     texts, labels = _texts(64, seed=1)
-    held_texts, held_labels = _texts(32, seed=2)
+    held_texts, held_labels = _texts(24, seed=2)
     data = TextData(TextSplit(texts, labels), TextSplit(held_texts, held_labels), None,
                     ["neg", "pos"], "signal at the end")
     run_dir = str(tmp_path_factory.mktemp("runs") / "chunks")
@@ -120,36 +120,28 @@ def chunked(tiny_model, tmp_path_factory):
 
 
 def test_a_model_trained_on_chunks_learns_a_signal_at_the_end(chunked):
-    from tfbert.evaluation import evaluate
-    result, data = chunked
+    result, _ = chunked
     assert result.model.config.truncation == "chunks"
-    assert evaluate(result.model, data.validation, verbose=False)["accuracy"] >= 0.9
+    history = result.history        # the weights kept are the epoch of the lowest val_loss
+    assert history["val_accuracy"][int(np.argmin(history["val_loss"]))] >= 0.9
     with open(result.files["config"]) as f:
         recorded = json.load(f)
     assert recorded["truncation"] == recorded["classifier"]["truncation"] == "chunks"
     assert recorded["classifier"]["stride"] == 11 and recorded["classifier"]["max_chunks"] == 3
 
 
-def test_config_round_trips_and_rebuilds_the_same_model(chunked):
-    from tfbert._tf import tf
-    from tfbert.models import BertClassifier, ClassifierConfig
-    model = chunked[0].model
-    config = ClassifierConfig.from_json(json.loads(json.dumps(model.config.to_json())))
-    assert config == model.config and config.chunk_pooling == "max"
-    rebuilt = BertClassifier.from_config(model.get_config())
-    rebuilt.set_weights(model.get_weights())
-    text = tf.constant([_texts(1, seed=5, words=(300, 301))[0][0]])
-    np.testing.assert_allclose(rebuilt(text).numpy(), model(text).numpy(), atol=1e-6)
-
-
-def test_export_serves_texts_of_any_length_like_the_model(chunked, tmp_path):
+def test_export_serves_texts_of_any_length_like_the_model_and_keeps_its_config(chunked, tmp_path):
     from tfbert.export import export_model
+    from tfbert.models import ClassifierConfig
     from tfbert.serving import Classifier, load_model
     model = chunked[0].model
     texts = [_texts(1, seed=6, words=(n, n + 1))[0][0] for n in (3, 30, 3000)] + [""]
     path = export_model(model, str(tmp_path / "chunks"), check_texts=texts)
     with open(os.path.join(path, "assets.extra", "tfbert.json")) as f:
-        assert json.load(f)["classifier"]["truncation"] == "chunks"
+        recorded = ClassifierConfig.from_json(json.load(f)["classifier"])
+    assert recorded == model.config and recorded.long_text == {
+        "truncation": "chunks", "head_share": 0.25, "stride": 11, "max_chunks": 3,
+        "chunk_pooling": "max"}
     np.testing.assert_allclose(load_model(path).predict_proba(texts),
                                Classifier(model).predict_proba(texts), atol=1e-5)
 
