@@ -173,3 +173,16 @@ def test_cli_options_come_from_the_config():
     settings = cli._train_settings(args)
     assert (settings["truncation"], settings["head_share"], settings["stride"],
             settings["max_chunks"], settings["chunk_pooling"]) == ("head+tail", 0.5, 64, 4, "max")
+
+
+def test_cli_refuses_a_stride_as_long_as_the_window_before_reading_data(tmp_path, capsys):
+    from tfbert import cli
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,1\nbad,0\n")
+    status = cli.main(["train", "--data", str(data), "--truncation", "chunks", "--seq-length",
+                       "24", "--stride", "22", "--run-dir", str(tmp_path / "run")])
+    assert status == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "tfbert: error: stride 22 must be smaller than the window of 22 tokens (seq_length "
+        "24 - 2), so that the windows overlap."]
+    assert not (tmp_path / "run").exists()
