@@ -91,6 +91,8 @@ def cmd_train(args):
 
     check_inputs(args, DATA_FILE_OPTIONS)
     settings = _train_settings(args)
+    from tfbert.config import TrainConfig
+    TrainConfig.from_settings(settings)     # bad settings fail before anything is read
     # The model is found and checked before any data is read or unpacked.
     model = checked_model(settings.pop("model"), args.preprocess)
     output, version, run_dir = run_places(args.data, args.output, args.run_dir)

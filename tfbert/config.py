@@ -17,9 +17,14 @@ from tfbert.errors import TfbertError
 from tfbert.recommended import RECOMMENDED_KEYS
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE"]
+__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE",
+           "TRUNCATIONS", "CHUNK_POOLINGS", "LONG_TEXT_SETTINGS", "check_long_text"]
 
 POOLINGS = ("cls", "mean")
+TRUNCATIONS = ("head", "tail", "head+tail", "chunks")    # see tfbert.long_text
+CHUNK_POOLINGS = ("mean", "max")
+# The settings that say how long texts are read, fields of TrainConfig and ClassifierConfig.
+LONG_TEXT_SETTINGS = ("truncation", "head_share", "stride", "max_chunks", "chunk_pooling")
 PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
 STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
@@ -81,8 +86,23 @@ class TrainConfig:
         "weights, so that --mixed-precision and --jit-compile reach inside it and a [CLS] head "
         "skips work (default: whenever a check on a probe batch proves it equal to the "
         "SavedModel, else the TF Hub layer)", flag=True)
+    truncation: str = _setting(
+        "head", "what of a text longer than --seq-length the model reads: its head, its tail, "
+        "head+tail (--head-share of the tokens from the start, the rest from the end; Sun et "
+        "al. 2019), or chunks: overlapping windows, each scored, their logits pooled (single "
+        "texts only; see README, Long documents)", choices=TRUNCATIONS)
+    head_share: float = _setting(0.25, "head+tail: the share of the tokens taken from the "
+                                 "start (0.25: 128 of 510, as Sun et al.)")
+    stride: int | None = _setting(None, "chunks: tokens between the starts of two windows "
+                                  "(default: half the window, seq-length - 2)", type=int)
+    max_chunks: int = _setting(8, "chunks: windows per text at most (spread over the text, "
+                               "first and last included), which bounds memory per batch")
+    chunk_pooling: str = _setting("mean", "chunks: how the windows' logits are combined",
+                                  choices=CHUNK_POOLINGS)
 
     def __post_init__(self):
+        check_long_text(self.truncation, self.head_share, self.stride, self.max_chunks,
+                        self.chunk_pooling, self.seq_length)
         for name in ("epochs", "batch_size", "backup_steps"):
             if getattr(self, name) < 1:
                 raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
@@ -122,3 +142,43 @@ class TrainConfig:
         return cls(**settings)
 
 
+
+
+def check_long_text(truncation, head_share, stride, max_chunks, chunk_pooling, seq_length=None,
+                    num_segments=1):
+    """Raise a :class:`TfbertError` naming the setting at fault unless the long-text
+    settings (:mod:`tfbert.long_text`) make sense together; return the stride to use
+    (half the window, ``seq_length - 2``, when unset and ``truncation="chunks"``).
+
+    >>> check_long_text("chunks", 0.25, None, 8, "mean", seq_length=130)
+    64
+    """
+    if truncation not in TRUNCATIONS:
+        raise TfbertError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got "
+                          f"{truncation!r}.")
+    if not 0 <= head_share <= 1:
+        raise TfbertError(f"head_share must be in [0, 1], got {head_share}.")
+    if max_chunks < 1:
+        raise TfbertError(f"max_chunks must be at least 1, got {max_chunks}.")
+    if stride is not None and stride < 1:
+        raise TfbertError(f"stride must be at least 1, got {stride}.")
+    if chunk_pooling not in CHUNK_POOLINGS:
+        raise TfbertError(f"chunk_pooling must be one of {', '.join(CHUNK_POOLINGS)}, got "
+                          f"{chunk_pooling!r}.")
+    if truncation != "head" and num_segments != 1:
+        raise TfbertError(f"truncation={truncation!r} is for single texts; text pairs are "
+                          "truncated as BERT packs them (round robin: the longer text loses "
+                          "tokens from its end first), so use truncation='head' for pairs.")
+    if seq_length is None or truncation == "head":
+        return stride
+    window = seq_length - 2      # [CLS] and [SEP] take two positions
+    if window < 1:
+        raise TfbertError(f"truncation={truncation!r} needs seq_length of at least 3, got "
+                          f"{seq_length}.")
+    if truncation != "chunks":
+        return stride
+    stride = stride or max(1, window // 2)
+    if stride >= window:
+        raise TfbertError(f"stride {stride} must be smaller than the window of {window} tokens "
+                          f"(seq_length {seq_length} - 2), so that the windows overlap.")
+    return stride

@@ -137,6 +137,10 @@ def build_embedder(model=EMBEDDING_MODEL, pooling=None, normalize=True, seq_leng
     from tfbert.models import BertClassifier
     if isinstance(model, BertClassifier):
         config = model.config
+        if config.truncation == "chunks":
+            raise ModelError("a classifier reading texts in chunks has no one vector per text; "
+                             "embed with its model folder, or a classifier of another "
+                             "truncation.")
         pooling = pooling or config.pooling
         preprocessor = build_preprocessor(config.model, seq_length or config.seq_length,
                                           preprocess=config.preprocess) \

@@ -18,23 +18,33 @@ __all__ = ["token_lengths", "trim_padding", "encoder_inputs", "TrimPadding",
 
 
 def token_lengths(inputs):
-    """Real tokens of each packed example (``[CLS]``/``[SEP]`` included)."""
-    return tf.reduce_sum(tf.cast(inputs["input_mask"], tf.int32), axis=1)
+    """Real tokens of each packed example (``[CLS]``/``[SEP]`` included; over all its
+    windows for ``[batch, chunks, seq]`` inputs, see :mod:`tfbert.long_text`)."""
+    mask = tf.cast(inputs["input_mask"], tf.int32)
+    return tf.reduce_sum(mask, axis=list(range(1, mask.shape.rank)))
 
 
 def trim_padding(inputs):
     """Encoder inputs cut to the batch's longest text (at least one column).
 
     BERT packing puts every real token before the padding, so the columns cut
-    hold padding only and no logit changes.
+    hold padding only and no logit changes. Inputs of ``[batch, chunks, seq]``
+    (a long text's windows, :mod:`tfbert.long_text`) are also cut to the most
+    windows any text of the batch has: the windows cut are empty.
     """
-    length = tf.maximum(tf.reduce_max(token_lengths(inputs)), 1)
+    mask = tf.cast(inputs["input_mask"], tf.int32)
+    length = tf.maximum(tf.reduce_max(tf.reduce_sum(mask, axis=-1)), 1)
+    if mask.shape.rank == 3:
+        chunks = tf.maximum(tf.reduce_max(tf.reduce_sum(mask[:, :, 0], axis=1)), 1)
+        return {key: value[:, :chunks, :length] for key, value in inputs.items()}
     return {key: value[:, :length] for key, value in inputs.items()}
 
 
-def encoder_inputs(seq_length=None):
-    """Keras inputs for a BERT encoder; ``seq_length=None`` accepts any padded length."""
-    return {name: tf_keras.layers.Input(shape=(seq_length,), dtype=tf.int32, name=name)
+def encoder_inputs(seq_length=None, chunked=False):
+    """Keras inputs for a BERT encoder; ``seq_length=None`` accepts any padded length.
+    ``chunked``: ``[batch, chunks, seq]`` inputs, several windows per text."""
+    shape = (None, seq_length) if chunked else (seq_length,)
+    return {name: tf_keras.layers.Input(shape=shape, dtype=tf.int32, name=name)
             for name in ("input_word_ids", "input_mask", "input_type_ids")}
 
 

@@ -16,8 +16,8 @@ import dataclasses
 import json
 
 from tfbert._tf import tf, tf_keras
-from tfbert.config import POOLINGS
-from tfbert.errors import ModelError
+from tfbert.config import LONG_TEXT_SETTINGS, POOLINGS, check_long_text
+from tfbert.errors import ModelError, TfbertError
 from tfbert.layers import MaskedMeanPooling, TrimPadding, encoder_inputs
 from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
                              recommended_settings, resolve_model)
@@ -42,11 +42,16 @@ def _hub_layer(handle, **kwargs):
     return hub.KerasLayer(handle, load_options=_load_options(), **kwargs)
 
 
-def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
+def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None,
+                       truncation="head", head_share=0.25, stride=None, max_chunks=8):
     """A Keras model from raw strings to BERT encoder inputs of ``seq_length`` tokens.
 
     With ``num_segments=2`` it takes a list of two string batches (sentence
     pairs) and packs them with segment ids, as TF Hub preprocessors do.
+    ``truncation`` (single texts): which word pieces of a long text are kept,
+    ``"head"`` (packing's own), ``"tail"``, ``"head+tail"`` (``head_share`` of them from
+    the start) or ``"chunks"``: ``[batch, max_chunks, seq_length]`` windows every
+    ``stride`` word pieces (see :mod:`tfbert.long_text`).
 
     Example::
 
@@ -63,7 +68,14 @@ def build_preprocessor(model, seq_length=128, num_segments=1, preprocess=None):
     tokenize = hub.KerasLayer(loaded.tokenize, name="tokenize")
     pack = hub.KerasLayer(loaded.bert_pack_inputs, arguments=dict(seq_length=seq_length),
                           name="pack_inputs")
-    outputs = pack([tokenize(text) for text in inputs])
+    if truncation == "head":
+        outputs = pack([tokenize(text) for text in inputs])
+    else:
+        from tfbert.long_text import PackLongText
+        stride = check_long_text(truncation, head_share, stride, max_chunks, "mean", seq_length,
+                                 num_segments)
+        outputs = PackLongText(pack, seq_length, truncation, head_share, stride, max_chunks,
+                               name="pack_long_text")(tokenize(inputs[0]))
     return tf_keras.Model(inputs if num_segments > 1 else inputs[0], outputs, name="preprocessor")
 
 
@@ -97,6 +109,11 @@ class ClassifierConfig:
     label_names: tuple = ()
     thresholds: tuple | None = None
     trainable: bool = True
+    truncation: str = "head"
+    head_share: float = 0.25
+    stride: int | None = None
+    max_chunks: int = 8
+    chunk_pooling: str = "mean"
 
     def __post_init__(self):
         object.__setattr__(self, "label_names", tuple(str(n) for n in self.label_names))
@@ -112,6 +129,12 @@ class ClassifierConfig:
     def text_pairs(self):
         """Whether each example is a pair of texts."""
         return self.num_segments == 2
+
+    @property
+    def long_text(self):
+        """The long-text settings (:mod:`tfbert.long_text`), as keywords of
+        :func:`build_classifier`."""
+        return {name: getattr(self, name) for name in LONG_TEXT_SETTINGS}
 
     def to_json(self):
         """The config as a JSON-ready dict (:meth:`from_json` reads it back)."""
@@ -174,13 +197,15 @@ class BertClassifier(tf_keras.Model):
                                 pooling=config.pooling, task=config.task,
                                 text_pairs=config.text_pairs,
                                 rebuild_encoder=config.rebuild_encoder,
-                                label_names=config.label_names, thresholds=config.thresholds)
+                                label_names=config.label_names, thresholds=config.thresholds,
+                                **config.long_text)
 
 
 def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, trainable=True,
                      preprocess=None, pooling=None, task="classification", text_pairs=False,
                      rebuild_encoder=None, label_names=None, thresholds=None,
-                     name="bert_classifier"):
+                     name="bert_classifier", truncation="head", head_share=0.25, stride=None,
+                     max_chunks=8, chunk_pooling="mean"):
     """A :class:`BertClassifier`: raw strings -> preprocessing -> BERT encoder -> dropout ->
     dense logits.
 
@@ -222,6 +247,13 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, tr
         label_names: the labels in id order, kept with the model (default
             ``"0"``, ``"1"``, ...; the score's name for regression).
         thresholds: per-label decision thresholds of a multi-label model.
+        truncation: what of a text longer than ``seq_length`` the model reads: ``"head"``
+            (default), ``"tail"``, ``"head+tail"`` (``head_share`` of the tokens from the
+            start, the rest from the end) or ``"chunks"``: windows every ``stride`` word
+            pieces (default half a window), at most ``max_chunks`` per text, whose logits are
+            pooled by ``chunk_pooling`` (``"mean"`` or ``"max"``) into one per text. Applied
+            inside the model, so exports do the same; single texts only
+            (:mod:`tfbert.long_text`).
 
     Example::
 
@@ -247,18 +279,27 @@ def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, tr
         seq_length = seq_length or recommended["seq_length"]
     if pooling not in POOLINGS:
         raise ModelError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}.")
-    encoder, rebuild_encoder = encoder_layer(spec, pooling, trainable, rebuild_encoder)
     num_segments = 2 if text_pairs else 1
+    try:
+        stride = check_long_text(truncation, head_share, stride, max_chunks, chunk_pooling,
+                                 seq_length, num_segments)
+    except TfbertError as exc:
+        raise ModelError(str(exc)) from None
+    encoder, rebuild_encoder = encoder_layer(spec, pooling, trainable, rebuild_encoder)
     config = ClassifierConfig(spec.name, spec.encoder, spec.preprocess, num_classes, dropout,
                               seq_length, pooling, task.name, num_segments, rebuild_encoder,
-                              tuple(label_names), thresholds, trainable)
-    preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments)
+                              tuple(label_names), thresholds, trainable, truncation,
+                              head_share, stride, max_chunks, chunk_pooling)
+    preprocessor = build_preprocessor(spec, seq_length=seq_length, num_segments=num_segments,
+                                      truncation=truncation, head_share=head_share,
+                                      stride=stride, max_chunks=max_chunks)
     positions = max_sequence_length(encoder)
     if positions is not None and seq_length > positions:
         raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "
                          f"the encoder {spec.encoder} has embeddings for; use at most "
                          f"{positions}.")
-    core = _core(encoder, pooling, dropout, config.units)
+    core = _core(encoder, pooling, dropout, config.units,
+                 chunk_pooling if truncation == "chunks" else None)
     texts = [tf_keras.layers.Input(shape=(), dtype=tf.string, name=input_name)
              for input_name in ("text", "text_pair")[:num_segments]]
     text = texts if text_pairs else texts[0]
@@ -292,16 +333,26 @@ def encoder_layer(spec, pooling, trainable, rebuild):
     return _hub_layer(spec.encoder, trainable=trainable, name="encoder"), False
 
 
-def _core(encoder, pooling, dropout, units):
-    """Encoder inputs -> encoder -> pooling -> dropout -> dense logits."""
-    ids = encoder_inputs()
-    outputs = encoder(ids)
+def _core(encoder, pooling, dropout, units, chunk_pooling=None):
+    """Encoder inputs -> encoder -> pooling -> dropout -> dense logits; with
+    ``chunk_pooling``, ``[batch, chunks, seq]`` inputs whose real windows are encoded and
+    their logits pooled per text (:mod:`tfbert.long_text`)."""
+    ids = encoder_inputs(chunked=chunk_pooling is not None)
+    windows = ids
+    if chunk_pooling is not None:
+        from tfbert.long_text import SelectChunks
+        windows = SelectChunks(name="select_chunks")(ids)
+    outputs = encoder(windows)
     if pooling == "cls":
         pooled = outputs["pooled_output"]
     else:
         pooled = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"],
-                                                        ids["input_mask"])
+                                                        windows["input_mask"])
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     # float32 logits whatever the dtype policy: softmax and losses need the range.
     logits = tf_keras.layers.Dense(units, name="classifier", dtype="float32")(hidden)
+    if chunk_pooling is not None:
+        from tfbert.long_text import PoolChunks
+        logits = PoolChunks(chunk_pooling, name="pool_chunks", dtype="float32")(
+            logits, ids["input_mask"])
     return tf_keras.Model(ids, logits, name="core")

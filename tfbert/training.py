@@ -24,7 +24,7 @@ import os
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.callbacks import BackupOnSignal, ResumeState, RunRecorder, StopOnNonFiniteLoss
-from tfbert.config import PRECISIONS, TrainConfig
+from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
@@ -144,7 +144,8 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
     print(f"Training {config.model} on {len(data.train):,} examples "
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
     classifier = _build(data, model, config, strategy)
-    config = dataclasses.replace(config, rebuild_encoder=classifier.config.rebuild_encoder)
+    config = dataclasses.replace(config, rebuild_encoder=classifier.config.rebuild_encoder,
+                                 stride=classifier.config.stride)
     plan = _Plan(data, config, strategy, run_dir)
     datasets = plan.datasets(classifier)
     fit_callbacks = plan.callbacks(callbacks)
@@ -171,7 +172,7 @@ def _model_settings(model_config):
     """The training settings a given model fixes (recorded as what actually ran)."""
     return {"model": model_config.model, "seq_length": model_config.seq_length,
             "dropout": model_config.dropout, "pooling": model_config.pooling,
-            "rebuild_encoder": model_config.rebuild_encoder}
+            "rebuild_encoder": model_config.rebuild_encoder, **model_config.long_text}
 
 
 def _check(data, config):
@@ -200,7 +201,9 @@ def _build(data, model, config, strategy):
                                           seq_length=config.seq_length, pooling=config.pooling,
                                           task=task, text_pairs=data.text_pairs,
                                           rebuild_encoder=config.rebuild_encoder,
-                                          label_names=data.label_names)
+                                          label_names=data.label_names,
+                                          **{name: getattr(config, name)
+                                             for name in LONG_TEXT_SETTINGS})
             classifier.core.get_layer("classifier").bias.assign(
                 task.initial_bias(data.train.labels, data.num_classes))
         optimizer = create_optimizer(config.learning_rate, len(data.train), config.batch_size,
