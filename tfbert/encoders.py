@@ -152,9 +152,11 @@ def rebuild_encoder(handle, dropout=None, tolerance=1e-4, options=None, cls_only
         got = candidate(probe, training=False)["sequence_output"].numpy()
         errors[name] = float(np.abs(got - expected).max())
         if errors[name] <= tolerance:
-            if tf_keras.mixed_precision.global_policy().name == "float32" and not cls_only:
-                return candidate
-            return _with_weights(_bert_encoder(config, output_range=1 if cls_only else None),
-                                 weights, handle)
+            if tf_keras.mixed_precision.global_policy().name != "float32" or cls_only:
+                candidate = _with_weights(
+                    _bert_encoder(config, output_range=1 if cls_only else None), weights,
+                    handle)
+            candidate.bert_config = config      # what it was rebuilt from (pre-training exports)
+            return candidate
     raise ModelError(f"{handle}: no BertEncoder rebuild reproduces its outputs (largest "
                      f"differences: {errors}); use it as a TF Hub layer (rebuild_encoder=False).")
