@@ -59,6 +59,9 @@ _LAZY = {
     "Classifier": "tfbert.serving",
     "LoadedClassifier": "tfbert.serving",
     "select_strategy": "tfbert.distribute",
+    "pretrain": "tfbert.pretraining",
+    "PretrainConfig": "tfbert.config",
+    "PretrainResult": "tfbert.pretraining",
 }
 
 if TYPE_CHECKING:
@@ -68,7 +71,9 @@ if TYPE_CHECKING:
     from tfbert.evaluation import compute_metrics, evaluate
     from tfbert.export import export_model
     from tfbert.models import BertClassifier, ClassifierConfig, build_classifier, build_preprocessor
+    from tfbert.config import PretrainConfig
     from tfbert.plots import plot_history
+    from tfbert.pretraining import PretrainResult, pretrain
     from tfbert.registry import DEFAULT_MODEL, MODELS, resolve_model
     from tfbert.reports import write_report
     from tfbert.serving import Classifier, LoadedClassifier, load_model

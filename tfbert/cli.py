@@ -1,4 +1,4 @@
-"""The ``tfbert`` command: train, evaluate, predict, models.
+"""The ``tfbert`` command: train, evaluate, predict, pretrain, convert, models.
 
 Bad input exits with status 2 and a one-line ``tfbert: error: ...`` naming the
 file, row or argument at fault, never a traceback.
@@ -293,12 +293,12 @@ def cmd_models(args):
         print(recommended(name))
 
 
-def _add_train_settings(parser):
-    """One option per :class:`~tfbert.training.TrainConfig` field, with its default, type,
-    choices and help (no second copy of any of them here)."""
+def _add_train_settings(parser, config_class=None):
+    """One option per :class:`~tfbert.training.TrainConfig` field (or ``config_class``'s),
+    with its default, type, choices and help (no second copy of any of them here)."""
     import dataclasses
     from tfbert.config import TrainConfig
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(config_class or TrainConfig):
         option = "--" + field.name.replace("_", "-")
         meta = dict(field.metadata)
         text = meta.pop("help")
@@ -381,6 +381,9 @@ def build_parser():
     p.set_defaults(func=cmd_evaluate)
 
     _add_predict_command(commands)
+
+    from tfbert.cli_pretrain import add_pretrain_command
+    add_pretrain_command(commands, _add_train_settings)
 
     p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",
                             description="Convert a Hugging Face BERT folder (config.json, "

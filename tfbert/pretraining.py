@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import shutil
+import warnings
 
 from tfbert import compat
 from tfbert._fs import atomic_dir
@@ -45,7 +46,8 @@ from tfbert.masking import masked_lm_dataset
 from tfbert.registry import ModelSpec, recommended_settings, resolve_model
 from tfbert.runs import remove_if_empty
 
-__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "REPORT_FILE"]
+__all__ = ["PretrainConfig", "PretrainResult", "pretrain", "heldout_metrics", "check_output",
+           "REPORT_FILE"]
 
 REPORT_FILE = "pretraining.json"
 
@@ -90,15 +92,21 @@ def pretrain(data, output, model=None, *, text_column=None, max_examples=None, r
     if model is not None:
         settings["model"] = model.name if isinstance(model, ModelSpec) else os.fspath(model)
     config = PretrainConfig(**settings)
-    output = os.path.abspath(os.fspath(output))
-    if os.path.lexists(output) and not overwrite:
-        raise ModelError(f"{output} already exists; choose another output folder or pass "
-                         "overwrite=True (CLI: --overwrite).")
+    output = check_output(output, overwrite)
     spec = model if isinstance(model, ModelSpec) else resolve_model(config.model)
     train_texts, heldout_texts, source = _texts(data, text_column, max_examples, config)
     run_dir = os.path.abspath(run_dir or os.path.join("runs", "pretrain",
                                                       os.path.basename(output)))
     os.makedirs(run_dir, exist_ok=True)
+    with warnings.catch_warnings():
+        # BertPretrainerV2 hands its encoder the masked positions too, which Keras notes.
+        warnings.filterwarnings("ignore", message="Input dict contained keys")
+        return _run(spec, config, train_texts, heldout_texts, source, output, run_dir,
+                    overwrite, callbacks, verbose)
+
+
+def _run(spec, config, train_texts, heldout_texts, source, output, run_dir, overwrite,
+         callbacks, verbose):
     tf_keras.utils.set_random_seed(config.seed)
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (the preprocessor's ops)
@@ -133,6 +141,16 @@ def pretrain(data, output, model=None, *, text_column=None, max_examples=None, r
     _export(pretrainer, spec, output, overwrite, report)
     print(f"Pre-trained model: {output} (use it as --model {output}); run records in {run_dir}")
     return PretrainResult(output, run_dir, total, report["heldout"], speed, report)
+
+
+def check_output(output, overwrite=False):
+    """``output`` as an absolute path, refused (:class:`ModelError`) when it exists and
+    ``overwrite`` is false: checked before any work starts."""
+    output = os.path.abspath(os.fspath(output))
+    if os.path.lexists(output) and not overwrite:
+        raise ModelError(f"{output} already exists; choose another output folder or pass "
+                         "overwrite=True (CLI: --overwrite).")
+    return output
 
 
 def _texts(data, text_column, max_examples, config):
@@ -170,6 +188,7 @@ def _build(spec, config, total_steps):
         if config.seq_length > encoder.bert_config.max_position_embeddings:
             raise TfbertError(f"seq_length {config.seq_length} exceeds {config.model}'s "
                               f"{encoder.bert_config.max_position_embeddings} positions.")
+        encoder.pooler_layer.trainable = False      # no next-sentence task trains it
         pretrainer = models.BertPretrainerV2(
             encoder_network=encoder,
             mlm_activation=tf_utils.get_activation(encoder.bert_config.hidden_act))
