@@ -35,7 +35,9 @@ def cmd_pretrain(args):
     check_output(args.output, args.overwrite)
     settings = {field.name: getattr(args, field.name)
                 for field in dataclasses.fields(PretrainConfig)}
-    model = checked_model(settings.pop("model"), args.preprocess)
+    name = settings.pop("model")
+    spec = checked_model(name, args.preprocess)
+    model = spec if args.preprocess else name   # the report names the model as given
     column = args.text_column
     pretrain(args.data, args.output, model=model,
              text_column=int(column) if column is not None and column.isdigit() else column,

@@ -111,12 +111,13 @@ def _run(spec, config, train_texts, heldout_texts, source, output, run_dir, over
     import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (the preprocessor's ops)
     preprocessor = hub.load(spec.preprocess)
+    saved_encoder = hub.load(spec.encoder)      # its mlm head (if any), vocabulary, casing
     total = config.total_steps(len(train_texts))
     print(f"Pre-training {config.model} on {len(train_texts):,} texts from {source} "
           f"({len(heldout_texts):,} held out): {total:,} steps of {config.batch_size} texts, "
           f"{config.seq_length} tokens, {config.mask_rate:.0%} masked, learning rate "
           f"{config.learning_rate:g}.")
-    mlm, pretrainer, head = _build(spec, config, total)
+    mlm, pretrainer, head = _build(spec, saved_encoder, config, total)
     heldout = list(masked_lm_dataset(heldout_texts, preprocessor, config.seq_length,
                                      config.batch_size, config.mask_rate, shuffle=False,
                                      repeat=False, drop_remainder=False))
@@ -138,7 +139,7 @@ def _run(spec, config, train_texts, heldout_texts, source, output, run_dir, over
               "config": dataclasses.asdict(config)}
     with open(os.path.join(run_dir, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
-    _export(pretrainer, spec, output, overwrite, report)
+    _export(pretrainer, spec, saved_encoder, output, overwrite, report)
     print(f"Pre-trained model: {output} (use it as --model {output}); run records in {run_dir}")
     return PretrainResult(output, run_dir, total, report["heldout"], speed, report)
 
@@ -171,7 +172,7 @@ def _texts(data, text_column, max_examples, config):
     return texts[held:], texts[:held], source
 
 
-def _build(spec, config, total_steps):
+def _build(spec, saved_encoder, config, total_steps):
     """``(compiled Keras model: inputs -> masked-LM logits, its BertPretrainerV2, where the
     head's weights came from)``."""
     from official.modeling import tf_utils
@@ -197,7 +198,7 @@ def _build(spec, config, total_steps):
         logits = tf_keras.layers.Activation("linear", dtype="float32")(
             pretrainer(inputs)["mlm_logits"])
         mlm = tf_keras.Model(inputs, logits, name="masked_lm")
-        head = _restore_head(pretrainer, spec, config.model)
+        head = _restore_head(pretrainer, saved_encoder, config.model)
         # create_optimizer counts steps as examples / batch size x epochs.
         mlm.compile(optimizer=create_optimizer(config.learning_rate, total_steps, 1, 1,
                                                config.warmup_fraction),
@@ -207,12 +208,10 @@ def _build(spec, config, total_steps):
     return mlm, pretrainer, head
 
 
-def _restore_head(pretrainer, spec, name):
-    """Fill the masked-LM head from the base encoder's ``mlm`` sub-model when it has one;
-    returns ``"restored"`` or ``"fresh"`` (and says so)."""
-    import tensorflow_hub as hub
-    loaded = hub.load(spec.encoder)
-    saved = {v.name.split(":")[0]: v for v in getattr(getattr(loaded, "mlm", None),
+def _restore_head(pretrainer, saved_encoder, name):
+    """Fill the masked-LM head from the base encoder's (the loaded SavedModel's) ``mlm``
+    sub-model when it has one; returns ``"restored"`` or ``"fresh"`` (and says so)."""
+    saved = {v.name.split(":")[0]: v for v in getattr(getattr(saved_encoder, "mlm", None),
                                                       "variables", [])}
     head = [v for v in pretrainer.masked_lm.weights if "predictions" in v.name]
     found = {v.name: saved.get(v.name.split(":")[0]) for v in head}
@@ -270,7 +269,7 @@ def _fit(mlm, texts, preprocessor, config, total, run_dir, extra, verbose):
                                                  save_freq=min(total, config.backup_steps))
     callbacks = [backup, non_finite,
                  tf_keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0,
-                                                update_freq=max(1, total // 100)),
+                                                update_freq=max(10, total // 100)),
                  recorder, BackupOnSignal(backup, backup_dir), *extra]
     try:
         mlm.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=callbacks, verbose=verbose)
@@ -287,7 +286,7 @@ def _fit(mlm, texts, preprocessor, config, total, run_dir, extra, verbose):
     return recorder
 
 
-def _export(pretrainer, spec, output, overwrite, report):
+def _export(pretrainer, spec, loaded, output, overwrite, report):
     """Write ``output``: ``encoder/`` (with its ``mlm`` sub-model) by tf-models-official's
     ``export_tfhub_lib``, the base model's ``preprocess/``, its recommended settings and
     ``pretraining.json``; atomically."""
@@ -295,7 +294,6 @@ def _export(pretrainer, spec, output, overwrite, report):
     from official.nlp.tools import export_tfhub_lib
     from tfbert.recommended import write_model_file
 
-    loaded = hub.load(spec.encoder)
     if not hasattr(loaded, "vocab_file") or not hasattr(loaded, "do_lower_case"):
         raise ModelError(f"{spec.encoder} records no vocab_file/do_lower_case (not exported by "
                          "tf-models-official); cannot write its pre-trained encoder.")
