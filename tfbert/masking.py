@@ -37,13 +37,13 @@ def special_tokens(preprocessor):
 
 
 def max_predictions_for(seq_length, mask_rate):
-    """Predictions per text at most: ``mask_rate`` of the word pieces, rounded up (BERT's 20
-    for 128 tokens at 15%).
+    """Predictions per text at most: ``mask_rate`` of the sequence length, rounded up (BERT's
+    ``max_predictions_per_seq`` of 20 for 128 tokens at 15%).
 
     >>> max_predictions_for(128, 0.15)
     20
     """
-    return max(1, math.ceil((seq_length - 2) * mask_rate))
+    return max(1, math.ceil(seq_length * mask_rate))
 
 
 def mask_batch(inputs, special, mask_rate=0.15, max_predictions=20):
