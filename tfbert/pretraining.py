@@ -124,11 +124,12 @@ def _run(spec, config, train_texts, heldout_texts, source, output, run_dir, over
     before = heldout_metrics(mlm, heldout)
     print(f"Held-out masked-LM loss {before['loss']:.4f}, accuracy {before['accuracy']:.4f} "
           "(before).")
-    recorder = _fit(mlm, train_texts, preprocessor, config, total, run_dir, callbacks, verbose)
+    recorder, ran = _fit(mlm, train_texts, preprocessor, config, total, run_dir, callbacks,
+                         verbose)
     after = heldout_metrics(mlm, heldout)
-    speed = total * config.batch_size / recorder.train_seconds if recorder.train_seconds else 0
+    speed = ran * config.batch_size / recorder.train_seconds if recorder.train_seconds else 0
     print(f"Held-out masked-LM loss {before['loss']:.4f} -> {after['loss']:.4f}, accuracy "
-          f"{before['accuracy']:.4f} -> {after['accuracy']:.4f}; {total:,} steps in "
+          f"{before['accuracy']:.4f} -> {after['accuracy']:.4f}; {ran:,} steps in "
           f"{recorder.train_seconds:.1f} s ({speed:.1f} examples/s).")
     report = {"base_model": config.model, "data": source, "steps": total,
               "texts": len(train_texts), "mlm_head": head,
@@ -249,7 +250,8 @@ def heldout_metrics(model, batches):
 
 
 def _fit(mlm, texts, preprocessor, config, total, run_dir, extra, verbose):
-    """Train ``total`` steps (as one Keras epoch), resuming from ``run_dir/backup``."""
+    """Train ``total`` steps (as one Keras epoch), resuming from ``run_dir/backup``; returns
+    the :class:`RunRecorder` and the steps this call ran."""
     backup_dir = os.path.join(run_dir, "backup")
     start = compat.backup_position(backup_dir, total)
     skip = 0
@@ -283,7 +285,7 @@ def _fit(mlm, texts, preprocessor, config, total, run_dir, extra, verbose):
         raise TrainingError(f"pre-training stopped at step {fault['step']}: the loss became "
                             f"{fault['loss']} with learning rate {fault['learning_rate']:.3g}; "
                             "try a lower learning rate.")
-    return recorder
+    return recorder, total - skip
 
 
 def _export(pretrainer, spec, loaded, output, overwrite, report):
