@@ -164,7 +164,8 @@ def test_pretrain_lowers_the_heldout_loss_and_reports_it(pretrained, tiny_model,
     assert not os.path.exists(os.path.join(run_dir, "backup"))          # finished: no backup
 
 
-def test_pretrained_model_keeps_its_head_and_is_accepted_by_build_classifier(pretrained, tiny_model, imdb_small):
+def test_pretrained_model_keeps_its_head_and_is_accepted_by_build_classifier(
+        pretrained, tiny_model, imdb_small):
     import tensorflow_hub as hub
     from tfbert._tf import tf
     from tfbert.models import build_classifier

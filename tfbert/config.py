@@ -18,7 +18,8 @@ from tfbert.errors import TfbertError
 from tfbert.recommended import RECOMMENDED_KEYS
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE"]
+__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
+           "PREDICT_BATCH_SIZE"]
 
 POOLINGS = ("cls", "mean")
 PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
