@@ -232,7 +232,7 @@ def heldout_metrics(model, batches):
     """Masked-LM loss (mean cross-entropy) and accuracy over every real prediction of
     ``batches`` (``(inputs, masked_lm_ids, masked_lm_weights)``, as :mod:`tfbert.masking`
     makes them); padding slots (weight 0) do not count."""
-    @tf.function
+    @tf.function(autograph=False)       # straight-line code: nothing for AutoGraph to do
     def sums(inputs, ids, weights):
         logits = model(inputs, training=False)
         real = tf.cast(weights > 0, tf.float32)
