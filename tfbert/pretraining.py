@@ -160,7 +160,7 @@ def _texts(data, text_column, max_examples, config):
     first ``config.heldout`` texts (at most a fifth) of the seeded sample."""
     if isinstance(data, (str, os.PathLike)):
         from tfbert.data.unlabelled import load_texts
-        source = os.fspath(data)
+        source = os.path.abspath(os.fspath(data))
         texts = load_texts(source, text_column=text_column, max_examples=max_examples,
                            seed=config.seed)
     else:
