@@ -37,19 +37,25 @@ def preprocessor(tiny_model):
 
 # ------------------------------------------------------------------------- masking rules
 
-def _masked(reviews, preprocessor, seq_length=64, rate=0.15):
-    from tfbert.masking import mask_batch, max_predictions_for, pack_texts, special_tokens
-    from tfbert._tf import tf
+@pytest.fixture(scope="module")
+def packed(reviews, preprocessor):
+    """The reviews tokenized and packed by the tiny model's preprocessor, 64 tokens: one batch."""
+    from tfbert.masking import pack_texts
+    return next(iter(pack_texts(reviews, preprocessor, 64).batch(len(reviews))))
+
+
+def _masked(packed, preprocessor, rate=0.15):
+    from tfbert.masking import mask_batch, max_predictions_for, special_tokens
     special = special_tokens(preprocessor)
-    packed = next(iter(pack_texts(reviews, preprocessor, seq_length).batch(len(reviews))))
+    seq_length = packed["input_word_ids"].shape[1]
     inputs, ids, weights = mask_batch(packed, special, rate,
                                       max_predictions_for(seq_length, rate))
     as_numpy = lambda d: {k: v.numpy() for k, v in d.items()}    # noqa: E731
-    return special, as_numpy(packed), as_numpy(inputs), ids.numpy(), weights.numpy(), tf
+    return special, as_numpy(packed), as_numpy(inputs), ids.numpy(), weights.numpy()
 
 
-def test_masking_follows_berts_rules(reviews, preprocessor):
-    special, packed, inputs, ids, weights, _ = _masked(reviews, preprocessor)
+def test_masking_follows_berts_rules(reviews, packed, preprocessor):
+    special, packed, inputs, ids, weights = _masked(packed, preprocessor)
     original, masked = packed["input_word_ids"], inputs["input_word_ids"]
     positions, real = inputs["masked_lm_positions"], weights > 0
     lengths = packed["input_mask"].sum(axis=1)
@@ -77,9 +83,9 @@ def test_masking_follows_berts_rules(reviews, preprocessor):
     assert 0.05 <= 1 - as_mask - kept <= 0.16
 
 
-def test_masks_are_drawn_afresh(reviews, preprocessor):
-    first = _masked(reviews[:32], preprocessor)[2]["masked_lm_positions"]
-    second = _masked(reviews[:32], preprocessor)[2]["masked_lm_positions"]
+def test_masks_are_drawn_afresh(packed, preprocessor):
+    first = _masked(packed, preprocessor)[2]["masked_lm_positions"]
+    second = _masked(packed, preprocessor)[2]["masked_lm_positions"]
     assert first.shape == second.shape and (first != second).any()
 
 
