@@ -65,13 +65,12 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from tfbert.config import TrainConfig
+    from tfbert.config import PretrainConfig, TrainConfig
     from tfbert.data import TextData, TextSplit, load_data, make_dataset
     from tfbert.distribute import select_strategy
     from tfbert.evaluation import compute_metrics, evaluate
     from tfbert.export import export_model
     from tfbert.models import BertClassifier, ClassifierConfig, build_classifier, build_preprocessor
-    from tfbert.config import PretrainConfig
     from tfbert.plots import plot_history
     from tfbert.pretraining import PretrainResult, pretrain
     from tfbert.registry import DEFAULT_MODEL, MODELS, resolve_model
