@@ -127,6 +127,6 @@ def test_bad_input_is_one_line_and_nonzero(args, message):
 
 
 def test_every_command_has_help():
-    for command in ("train", "evaluate", "predict", "models"):
+    for command in ("train", "evaluate", "predict", "pretrain", "models"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: tfbert " + command in result.stdout

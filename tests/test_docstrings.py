@@ -8,7 +8,7 @@ import pytest
 
 PURE = ["tfbert.tasks", "tfbert.tasks.classification", "tfbert.tasks.multilabel",
         "tfbert.tasks.regression", "tfbert.metrics", "tfbert.config", "tfbert.evaluation",
-        "tfbert.registry", "tfbert.embeddings", "tfbert.recommended"]
+        "tfbert.registry", "tfbert.embeddings", "tfbert.recommended", "tfbert.masking"]
 
 
 @pytest.mark.parametrize("name", PURE)

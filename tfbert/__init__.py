@@ -64,10 +64,13 @@ _LAZY = {
     "similarity": "tfbert.embeddings",
     "build_embedder": "tfbert.embeddings",
     "Embedder": "tfbert.embeddings",
+    "pretrain": "tfbert.pretraining",
+    "PretrainConfig": "tfbert.config",
+    "PretrainResult": "tfbert.pretraining",
 }
 
 if TYPE_CHECKING:
-    from tfbert.config import TrainConfig
+    from tfbert.config import PretrainConfig, TrainConfig
     from tfbert.data import TextData, TextSplit, load_data, make_dataset
     from tfbert.distribute import select_strategy
     from tfbert.embeddings import Embedder, build_embedder, embed, similarity
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     from tfbert.export import export_model
     from tfbert.models import BertClassifier, ClassifierConfig, build_classifier, build_preprocessor
     from tfbert.plots import plot_history
+    from tfbert.pretraining import PretrainResult, pretrain
     from tfbert.registry import DEFAULT_MODEL, MODELS, resolve_model
     from tfbert.reports import write_report
     from tfbert.serving import Classifier, LoadedClassifier, load_model

@@ -1,4 +1,5 @@
-"""The ``tfbert`` command: train, evaluate, predict, embed, export-embedder, convert, models.
+"""The ``tfbert`` command: train, evaluate, predict, embed, export-embedder, pretrain,
+convert, models.
 
 Bad input exits with status 2 and a one-line ``tfbert: error: ...`` naming the
 file, row or argument at fault, never a traceback.
@@ -250,12 +251,12 @@ def cmd_models(args):
         print(recommended(name))
 
 
-def _add_train_settings(parser):
-    """One option per :class:`~tfbert.training.TrainConfig` field, with its default, type,
-    choices and help (no second copy of any of them here)."""
+def _add_train_settings(parser, config_class=None):
+    """One option per :class:`~tfbert.training.TrainConfig` field (or ``config_class``'s),
+    with its default, type, choices and help (no second copy of any of them here)."""
     import dataclasses
     from tfbert.config import TrainConfig
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(config_class or TrainConfig):
         option = "--" + field.name.replace("_", "-")
         meta = dict(field.metadata)
         text = meta.pop("help")
@@ -339,6 +340,9 @@ def build_parser():
 
     _add_predict_command(commands)
     add_embed_commands(commands)
+
+    from tfbert.cli_pretrain import add_pretrain_command
+    add_pretrain_command(commands, _add_train_settings)
 
     p = commands.add_parser("convert", help="convert a Hugging Face BERT checkpoint to TF Hub format",
                             description="Convert a Hugging Face BERT folder (config.json, "

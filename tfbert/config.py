@@ -12,13 +12,15 @@ Example:
 32
 """
 import dataclasses
+import math
 
 from tfbert.errors import TfbertError
 from tfbert.recommended import RECOMMENDED_KEYS
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "PREDICT_BATCH_SIZE",
-           "TRUNCATIONS", "CHUNK_POOLINGS", "LONG_TEXT_SETTINGS", "check_long_text"]
+__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
+           "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "LONG_TEXT_SETTINGS",
+           "check_long_text"]
 
 POOLINGS = ("cls", "mean")
 TRUNCATIONS = ("head", "tail", "head+tail", "chunks")    # see tfbert.long_text
@@ -182,3 +184,67 @@ def check_long_text(truncation, head_share, stride, max_chunks, chunk_pooling, s
         raise TfbertError(f"stride {stride} must be smaller than the window of {window} tokens "
                           f"(seq_length {seq_length} - 2), so that the windows overlap.")
     return stride
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """The settings of further masked-LM pre-training (:func:`tfbert.pretrain`, ``tfbert
+    pretrain``): the one place their defaults are written, those of Sun et al.'s
+    within-task pre-training (batch 32, 128 tokens, learning rate 5e-5, 10% warmup).
+
+    >>> PretrainConfig(steps=100).total_steps(1000)
+    100
+    >>> PretrainConfig(epochs=2).total_steps(1000)
+    63
+    """
+
+    model: str = _setting(DEFAULT_MODEL, "model name (`tfbert models`) or a folder with "
+                          "preprocess/ and encoder/", metavar="NAME|DIR")
+    steps: int | None = _setting(None, "training steps (default: one pass over the text, "
+                                 "or --epochs)", type=int, metavar="N")
+    epochs: float | None = _setting(None, "passes over the text, instead of --steps",
+                                    type=float, metavar="E")
+    seq_length: int = _setting(128, "tokens per text (with [CLS] and [SEP]); longer texts "
+                               "are truncated")
+    batch_size: int = _setting(32, "texts per training step")
+    learning_rate: float = _setting(5e-5, "peak learning rate of AdamW")
+    warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
+                                      "rate up")
+    mask_rate: float = _setting(0.15, "share of the word pieces masked (80% [MASK], 10% "
+                                "random, 10% kept)")
+    heldout: int = _setting(500, "texts held out to measure the masked-LM loss and accuracy "
+                            "before and after (at most a fifth of the text)", metavar="N")
+    seed: int = _setting(42, "seed of the sample, the held-out slice and the shuffling")
+    backup_steps: int = _setting(200, "save the state every N steps in RUN_DIR/backup; the "
+                                 "same command resumes from it after a crash", metavar="N")
+    jit_compile: bool = _setting(False, "compile the training step with XLA")
+    mixed_precision: str | None = _setting(
+        None, "dtype policy of the encoder and head (auto: as for train)",
+        choices=tuple(p for p in PRECISIONS if p))
+
+    def __post_init__(self):
+        if self.steps is not None and self.epochs is not None:
+            raise TfbertError("give steps or epochs, not both.")
+        for name in ("steps", "seq_length", "batch_size", "heldout", "backup_steps"):
+            value = getattr(self, name)
+            if value is not None and value < (3 if name == "seq_length" else 1):
+                raise TfbertError(f"{name} must be at least {3 if name == 'seq_length' else 1}"
+                                  f", got {value}.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise TfbertError(f"epochs must be positive, got {self.epochs}.")
+        if self.learning_rate <= 0:
+            raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if not 0 < self.mask_rate < 1:
+            raise TfbertError(f"mask_rate must be in (0, 1), got {self.mask_rate}.")
+        if not 0 <= self.warmup_fraction < 1:
+            raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
+        if self.mixed_precision not in PRECISIONS:
+            raise TfbertError(f"mixed_precision must be one of "
+                              f"{', '.join(map(repr, PRECISIONS))}, got {self.mixed_precision!r}.")
+
+    def total_steps(self, num_texts):
+        """Steps to run on ``num_texts`` training texts: ``steps``, else ``epochs`` (default 1)
+        passes of full batches, at least one."""
+        if self.steps is not None:
+            return self.steps
+        return max(1, math.ceil((self.epochs or 1) * num_texts / self.batch_size))

@@ -155,12 +155,15 @@ def rebuild_encoder(handle, dropout=None, tolerance=1e-4, options=None, cls_only
         if key:
             _PROVEN[key] = activation, saved_dropout
         if tf_keras.mixed_precision.global_policy().name == "float32" and not cls_only:
+            candidate.bert_config = config
             return candidate
     config.hidden_act = dict(ACTIVATIONS)[activation]
     config.hidden_dropout_prob = config.attention_probs_dropout_prob = (
         saved_dropout if dropout is None else dropout)
-    return _with_weights(_bert_encoder(config, output_range=1 if cls_only else None),
-                         weights, handle)
+    encoder = _with_weights(_bert_encoder(config, output_range=1 if cls_only else None),
+                            weights, handle)
+    encoder.bert_config = config      # what it was rebuilt from (pre-training exports it)
+    return encoder
 
 
 def _prove(loaded, config, weights, handle, tolerance, dropout):
