@@ -81,7 +81,9 @@ def test_cached_handle_needs_no_network(monkeypatch, tmp_path, tiny_model):
 
 def test_each_model_recommends_its_settings():
     from tfbert.recommended import SENTENCE_EMBEDDING_SETTINGS, TUTORIAL_SETTINGS
-    assert registry.recommended_settings("all-minilm-l6-v2") == SENTENCE_EMBEDDING_SETTINGS
+    # and the length its sentence-transformers vectors are cut at (tfbert.embed's default)
+    assert registry.recommended_settings("all-minilm-l6-v2") == {
+        **SENTENCE_EMBEDDING_SETTINGS, "embedding_seq_length": 256}
     assert SENTENCE_EMBEDDING_SETTINGS["pooling"] == "mean"
     for name in ("small_bert/bert_en_uncased_L-4_H-512_A-8", "electra_base"):
         assert registry.recommended_settings(name) == TUTORIAL_SETTINGS
@@ -101,7 +103,8 @@ def test_a_local_folder_recommends_what_its_file_says(tmp_path, tiny_model):
         "pooling": "mean", "learning_rate": 1e-4, "seq_length": 128}
     (folder / "tfbert_model.json").write_text('{"recommended": {"epochs": 9}}')
     with pytest.raises(ModelError, match=r"tfbert_model.json: 'recommended' may only hold "
-                                         r"pooling, learning_rate, seq_length; got \['epochs'\]"):
+                                         r"pooling, learning_rate, seq_length, "
+                                         r"embedding_seq_length; got \['epochs'\]"):
         registry.recommended_settings(str(folder))
 
 
@@ -121,6 +124,9 @@ def test_the_converter_recommends_mean_pooling_for_mean_pooled_sentence_transfor
                                    "pooling_mode_mean_tokens": True}))
     assert recommended_for(str(tmp_path)) == {"pooling": "mean", "learning_rate": 1e-4,
                                               "seq_length": 128}
+    # sentence-transformers' max_seq_length is where tfbert.embed cuts texts by default
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
+    assert recommended_for(str(tmp_path))["embedding_seq_length"] == 256
 
 
 def test_train_takes_the_unset_settings_from_the_model_and_records_them(
