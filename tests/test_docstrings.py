@@ -8,7 +8,7 @@ import pytest
 
 PURE = ["tfbert.tasks", "tfbert.tasks.classification", "tfbert.tasks.multilabel",
         "tfbert.tasks.regression", "tfbert.metrics", "tfbert.config", "tfbert.evaluation",
-        "tfbert.registry"]
+        "tfbert.registry", "tfbert.metrics_qa"]
 
 
 @pytest.mark.parametrize("name", PURE)
