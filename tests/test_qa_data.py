@@ -3,6 +3,7 @@ windows over long contexts with answers mapped to token positions and back."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tfbert.data.squad import (QAExample, gold_answers, load_squad, read_squad,
@@ -102,3 +103,88 @@ def test_load_squad_dev_file_by_article():
     assert len({e.article for e in data.validation}) == 12
     assert len(data.train) + len(data.validation) == 10570
     assert "36 article(s)" in data.summary()
+
+
+# ---------------------------------------------------------------------------- features
+
+WORDS = [f"w{i}" for i in range(60)]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cafe", "zurich", "'", "s", "is", "in",
+         "where", "?", ".", "the", "##s", *WORDS]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from tfbert.data.qa_features import QATokenizer
+    return QATokenizer(VOCAB)
+
+
+def test_tokenizer_offsets_are_characters_of_the_original_text(tokenizer):
+    text = "Où?  Café Zürich's  w3s"
+    (ids, starts, ends), = tokenizer.tokenize([text])
+    pieces = [text[s:e] for s, e in zip(starts, ends)]
+    assert [VOCAB[i] for i in ids] == ["[UNK]", "?", "cafe", "zurich", "'", "s", "w3", "##s"]
+    assert pieces == ["Où", "?", "Café", "Zürich", "'", "s", "w3", "s"]
+    assert tokenizer.lower_case and tokenizer.cls_id == 2 and tokenizer.sep_id == 3
+
+
+def test_window_starts_cover_the_context():
+    from tfbert.data.qa_features import window_starts
+    assert window_starts(10, 4, 2) == [(0, 4), (2, 4), (4, 4), (6, 4)]
+    assert window_starts(3, 4, 2) == [(0, 3)]
+    assert window_starts(0, 4, 2) == [(0, 0)]
+    assert window_starts(9, 4, 8) == [(0, 4), (4, 4), (8, 1)]   # stride capped at the room
+
+
+def test_windows_map_answers_to_tokens_and_back(tokenizer):
+    from tfbert.data.qa_features import make_features
+    from tfbert.data.squad import Answer
+    context = " ".join(WORDS[:40]) + "."
+    start = context.index("w21 w22")
+    examples = [
+        QAExample("a", "Where is w21?", context, (Answer("w21 w22", start),), "t"),
+        QAExample("b", "Where?", context, (), "t", is_impossible=True),
+        QAExample("c", "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "w0 is in w5.",
+                  (Answer("w5", 9),), "t"),
+    ]
+    seq_length, stride = 20, 5
+    features = make_features(examples, tokenizer, seq_length=seq_length, doc_stride=stride,
+                             max_query_length=6)
+    ids = features.inputs["input_word_ids"]
+    assert ids.shape[1] == seq_length and ids.dtype == np.int32
+    windows_a = np.nonzero(features.example_index == 0)[0]
+    assert len(windows_a) == len(np.nonzero(features.example_index == 1)[0]) > 3
+    holding = [w for w in windows_a if features.start_positions[w] > 0]
+    assert holding                             # some windows hold the answer ...
+    for w in holding:                          # ... and cut it back exactly
+        s, e = features.start_positions[w], features.end_positions[w]
+        assert features.answer_text(w, s, e) == "w21 w22"
+        assert features.char_span(w, s, e) == (start, start + len("w21 w22"))
+        assert features.inputs["input_type_ids"][w, s] == 1
+    for w in set(windows_a) - set(holding):    # the others point at [CLS]
+        assert features.end_positions[w] == 0
+    # Unanswerable: every window points at [CLS].
+    assert not features.start_positions[features.example_index == 1].any()
+    # Each context token is read in exactly one window (its max-context one), and the
+    # windows together hold every token of the context.
+    covered = {}
+    for w in windows_a:
+        for t in np.nonzero(features.max_context[w])[0]:
+            key = tuple(features.offsets[w, t])
+            covered[key] = covered.get(key, 0) + 1
+    assert len(covered) == 41 and set(covered.values()) == {1}
+    # Layout of a window: [CLS] question [SEP] context [SEP], question cut to 6 tokens.
+    (w,) = np.nonzero(features.example_index == 2)[0]
+    row = [VOCAB[i] for i in ids[w, :features.inputs["input_mask"][w].sum()]]
+    assert row == ["[CLS]", "w1", "w2", "w3", "w4", "w5", "w6", "[SEP]", "w0", "is", "in",
+                   "w5", ".", "[SEP]"]
+    assert features.inputs["input_type_ids"][w, :14].tolist() == [0] * 8 + [1] * 6
+    assert features.answer_text(w, features.start_positions[w], features.end_positions[w]) \
+        == "w5"
+    assert (features.offsets[w, :8] == -1).all() and features.answer_text(w, 0, 0) == ""
+
+
+def test_features_refuse_settings_without_room(tokenizer):
+    from tfbert.data.qa_features import make_features
+    with pytest.raises(DataError, match="leaves no room"):
+        make_features([QAExample("a", "q", "c")], tokenizer, seq_length=10,
+                      max_query_length=8)
