@@ -79,6 +79,7 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         super().__init__()
         self.features, self.version = features, version
         self.golds = gold_answers(features.examples)
+        self.results = []     # (metrics, null threshold) of each epoch
 
     def scores(self, model):
         answers = best_answers(self.features, model.window_logits(self.features),
@@ -95,7 +96,8 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         return metrics, threshold
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics, _ = self.scores(self.model)
+        metrics, threshold = self.scores(self.model)
+        self.results.append((metrics, threshold))
         if logs is not None:
             logs["val_exact_match"] = metrics["exact_match"]
             logs["val_f1"] = metrics["f1"]
@@ -158,7 +160,7 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     if non_finite.fault is not None:
         raise TrainingError(f"training stopped at step {non_finite.fault['step']}: the loss "
                             f"became {non_finite.fault['loss']}; try a lower learning rate.")
-    metrics, threshold = evaluation.scores(qa_model)
+    metrics, threshold = _best_epoch_scores(evaluation, recorder.history, monitor, qa_model)
     qa_model.with_null_threshold(threshold)
     with open(os.path.join(run_dir, "validation.json"), "w") as f:
         json.dump({**metrics, "null_threshold": threshold}, f, indent=2)
@@ -166,6 +168,16 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
           f"outputs in {run_dir}")
     return QATrainResult(qa_model, recorder.history, run_dir, metrics, threshold,
                          recorder.train_seconds)
+
+
+def _best_epoch_scores(evaluation, history, monitor, qa_model):
+    """The validation scores of the epoch whose weights early stopping restored (the best by
+    ``monitor``), without answering the validation questions again."""
+    values = history.get(monitor, [])
+    if len(values) != len(evaluation.results) or not values:
+        return evaluation.scores(qa_model)
+    pick = np.argmin if monitor_mode(monitor) == "min" else np.argmax
+    return evaluation.results[int(pick(values))]
 
 
 def _write_config(run_dir, qa_model, data, locals_):
