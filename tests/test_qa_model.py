@@ -173,6 +173,7 @@ def test_trained_model_answers_and_abstains(trained_qa):
     data, result = trained_qa
     assert result.validation["f1"] >= 80 and result.validation["HasAns_total"] == 30
     assert result.null_threshold is not None
+    assert result.model.config.rebuild_encoder      # trained on the rebuilt Keras encoder
     assert result.model.config.null_threshold == result.null_threshold
     for name in ("history.json", "config.json", "validation.json", "training_curves.png",
                  "checkpoints", "logs"):
@@ -205,3 +206,16 @@ def test_evaluate_qa_reports_worst_answers(trained_qa, tmp_path):
     assert worst["gold"] == ["answer"] and worst["predicted"] in CITIES
     with open(tmp_path / "report.json") as f:
         assert json.load(f)["questions"] == 12
+
+
+def test_span_head_on_the_tf_hub_encoder_layer(tiny_model):
+    from tfbert.qa import build_qa_model
+    model = build_qa_model(tiny_model, seq_length=32, doc_stride=8, max_query_length=8,
+                           rebuild_encoder=False)
+    assert not model.config.rebuild_encoder
+    features = model.features(synthetic(3, 2, "s", impossible_every=0))
+    logits = model(features.inputs, training=False).numpy()
+    assert logits.shape == (len(features), 32, 2)
+    padding = features.inputs["input_mask"] == 0
+    assert padding.any() and (logits[padding] < -1e3).all()
+    assert np.isfinite(logits[~padding]).all() and (np.abs(logits[~padding]) < 100).all()
