@@ -59,7 +59,8 @@ def test_reads_v2_unanswerable_questions():
 
 @pytest.mark.parametrize("articles, message", [
     ([], "no questions"),
-    ([("Films", [("", [qa("q1", "Where?", "Paris")])])], r"'Films', paragraph 1 \(question q1\): no 'context'"),
+    ([("Films", [("", [qa("q1", "Where?", "Paris")])])],
+     r"'Films', paragraph 1 \(question q1\): no 'context'"),
     ([("Films", [(CONTEXT, [qa("q1", "", "Paris")])])], "'Films', question q1: no 'question'"),
     ([("Films", [(CONTEXT, [qa("q7", "Where?", "London")])])],
      "'Films', question q7: the answer 'London' is not in its context"),
