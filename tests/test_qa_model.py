@@ -191,6 +191,15 @@ def test_trained_model_answers_and_abstains(trained_qa):
     assert result.model.answer(QUESTION, context)[0].answer == "comedy"
     with pytest.raises(DataError, match="2 questions but 3 contexts"):
         result.model.answer([QUESTION] * 2, [context] * 3)
+    # The run's config and best checkpoint rebuild the same model (threshold included).
+    from tfbert.qa import QAModel
+    with open(os.path.join(result.run_dir, "config.json")) as f:
+        rebuilt = QAModel.from_config(json.load(f)["qa_model"])
+    rebuilt.load_weights(os.path.join(result.run_dir, "checkpoints", "best"))
+    rebuilt.with_null_threshold(result.null_threshold)
+    again = rebuilt.answer([QUESTION] * 3, [context, long_context, "a good film about people ."])
+    assert [(a.answer, a.start) for a in again] == [(g.answer, g.start) for g in got]
+    assert [a.score for a in again] == pytest.approx([g.score for g in got], abs=1e-4)
 
 
 def test_evaluate_qa_reports_worst_answers(trained_qa, tmp_path):
