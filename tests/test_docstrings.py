@@ -8,7 +8,8 @@ import pytest
 
 PURE = ["tfbert.tasks", "tfbert.tasks.classification", "tfbert.tasks.multilabel",
         "tfbert.tasks.regression", "tfbert.metrics", "tfbert.config", "tfbert.evaluation",
-        "tfbert.registry", "tfbert.embeddings", "tfbert.recommended", "tfbert.masking"]
+        "tfbert.registry", "tfbert.embeddings", "tfbert.recommended", "tfbert.masking",
+        "tfbert.metrics_qa"]
 
 
 @pytest.mark.parametrize("name", PURE)

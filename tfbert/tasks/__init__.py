@@ -7,7 +7,9 @@ comparing task names: :func:`get_task` turns a name into its object,
 
 - ``"classification"``: one label per example (:class:`Classification`);
 - ``"multilabel"``: any number of labels per example (:class:`MultiLabel`);
-- ``"regression"``: one score per example (:class:`Regression`).
+- ``"regression"``: one score per example (:class:`Regression`);
+- ``"question-answering"``: an answer span in a context (:class:`QuestionAnswering`; SQuAD
+  JSON, :mod:`tfbert.data.squad`, not label strings, so not in :data:`TASKS`).
 
 Adding a kind is one :class:`Task` subclass plus its line in :data:`TASK_TYPES`.
 
@@ -23,13 +25,16 @@ from tfbert.errors import DataError
 from tfbert.tasks.base import Prediction, Task, is_number
 from tfbert.tasks.classification import Classification
 from tfbert.tasks.multilabel import MultiLabel
+from tfbert.tasks.question_answering import QuestionAnswering
 from tfbert.tasks.regression import Regression
 
-TASK_TYPES = {task.name: task for task in (Classification(), MultiLabel(), Regression())}
-TASKS = tuple(TASK_TYPES)
+TASK_TYPES = {task.name: task for task in (Classification(), MultiLabel(), Regression(),
+                                           QuestionAnswering())}
+# The tasks of labelled texts (tables, folders, TFDS): what load_data and --task read.
+TASKS = tuple(name for name in TASK_TYPES if name != QuestionAnswering.name)
 
 __all__ = ["TASKS", "TASK_TYPES", "AUTO", "Task", "Prediction", "Classification", "MultiLabel",
-           "Regression", "get_task", "resolve_task", "check_task_name", "infer_task",
+           "Regression", "QuestionAnswering", "get_task", "resolve_task", "check_task_name", "infer_task",
            "task_of_labels", "monitor_mode"]
 
 

@@ -1,0 +1,208 @@
+"""The question answering model: BERT encoder -> one dense layer -> start/end logits per token.
+
+:func:`build_qa_model` puts a span head on the same encoders the classifier uses
+(the rebuilt Keras ``BertEncoder`` when it is proven exact, else the TF Hub
+layer): a dense layer of two units over ``sequence_output``, start logits in
+``[..., 0]`` and end logits in ``[..., 1]``, padding masked out. The model takes
+encoder inputs (token ids of ``[CLS] question [SEP] context window [SEP]``, made by
+:func:`tfbert.data.qa_features.make_features`) and carries what it needs to answer
+raw strings: its :class:`QAConfig` and the :class:`~tfbert.data.qa_features.QATokenizer`
+of its preprocessor's vocabulary.
+
+:meth:`QAModel.answer` answers questions about contexts of any length (windowed,
+the best span over all windows, cut from the context by character offsets).
+
+Example::
+
+    from tfbert.qa import build_qa_model
+    model = build_qa_model("/models/tiny_bert", seq_length=128)
+    model.answer(["Where was it shot?"], ["The film was shot in Paris."])[0].answer
+"""
+import dataclasses
+import json
+
+import numpy as np
+
+from tfbert._tf import tf, tf_keras
+from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.data.qa_features import (DOC_STRIDE, MAX_QUERY_LENGTH, SEQ_LENGTH, QATokenizer,
+                                     make_features)
+from tfbert.data.squad import QAExample
+from tfbert.errors import DataError, ModelError
+from tfbert.layers import encoder_inputs
+from tfbert.models import encoder_layer, max_sequence_length
+from tfbert.registry import DEFAULT_MODEL, ModelSpec, resolve_model
+from tfbert.tasks.question_answering import MAX_ANSWER_LENGTH, N_BEST, best_answers
+
+__all__ = ["QAConfig", "QAModel", "SpanHead", "build_qa_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class QAConfig:
+    """What a QA model was built from and how it answers; kept with the model.
+
+    ``null_threshold``: None for a SQuAD 1.1 model (always answers with a span); for a
+    2.0 model, no answer when the null score beats the best span's by more than it.
+    """
+
+    model: str
+    encoder: str
+    preprocess: str
+    seq_length: int = SEQ_LENGTH
+    doc_stride: int = DOC_STRIDE
+    max_query_length: int = MAX_QUERY_LENGTH
+    n_best: int = N_BEST
+    max_answer_length: int = MAX_ANSWER_LENGTH
+    null_threshold: float | None = None
+    dropout: float = 0.1
+    rebuild_encoder: bool = False
+    task: str = "question-answering"
+
+    def to_json(self):
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, record):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in fields})
+
+
+class SpanHead(tf_keras.layers.Layer):
+    """``sequence_output`` -> ``[batch, seq, 2]`` float32 start/end logits; padding positions
+    get a large negative logit so that no probability goes there."""
+
+    def __init__(self, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = tf_keras.layers.Dropout(dropout)
+        self.dense = tf_keras.layers.Dense(
+            2, dtype="float32", name="span_logits",
+            kernel_initializer=tf_keras.initializers.TruncatedNormal(stddev=0.02))
+
+    def call(self, sequence_output, input_mask, training=None):
+        logits = self.dense(self.dropout(sequence_output, training=training))
+        return logits - 1e4 * (1.0 - tf.cast(input_mask, tf.float32))[:, :, None]
+
+
+class QAModel(tf_keras.Model):
+    """Encoder inputs -> ``[batch, seq, 2]`` start/end logits, plus ``config``
+    (:class:`QAConfig`), ``tokenizer`` and :meth:`answer` for raw strings."""
+
+    def __init__(self, inputs, outputs, config, tokenizer, **kwargs):
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.config = config
+        self.tokenizer = tokenizer
+
+    def get_config(self):
+        return self.config.to_json()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = QAConfig.from_json(config)
+        return build_qa_model(ModelSpec(config.model, config.encoder, config.preprocess),
+                              **{key: getattr(config, key) for key in _SETTINGS})
+
+    def with_null_threshold(self, threshold):
+        """Set the SQuAD 2.0 null threshold kept with the model (None: always a span)."""
+        self.config = dataclasses.replace(
+            self.config, null_threshold=None if threshold is None else float(threshold))
+        return self
+
+    def features(self, examples):
+        """The windows of ``examples`` at this model's lengths and stride."""
+        return make_features(examples, self.tokenizer, self.config.seq_length,
+                             self.config.doc_stride, self.config.max_query_length)
+
+    def window_logits(self, features, batch_size=PREDICT_BATCH_SIZE):
+        """``[windows, seq, 2]`` logits of every window (batches cut to their longest)."""
+        inputs, out = features.inputs, []
+        for i in range(0, len(features), batch_size):
+            batch = {k: v[i:i + batch_size] for k, v in inputs.items()}
+            length = max(int(batch["input_mask"].sum(axis=1).max()), 1)
+            logits = self(_cut(batch, length), training=False).numpy()
+            padded = np.full((logits.shape[0], inputs["input_mask"].shape[1], 2), -1e4,
+                             np.float32)
+            padded[:, :length] = logits
+            out.append(padded)
+        return np.concatenate(out) if out else np.zeros((0, self.config.seq_length, 2))
+
+    def answer_examples(self, examples, batch_size=PREDICT_BATCH_SIZE):
+        """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per
+        :class:`~tfbert.data.squad.QAExample`, in order."""
+        features = self.features(list(examples))
+        return best_answers(features, self.window_logits(features, batch_size),
+                            self.config.n_best, self.config.max_answer_length,
+                            self.config.null_threshold)
+
+    def answer(self, questions, contexts, batch_size=PREDICT_BATCH_SIZE):
+        """Answer each question about its context (a string, or a list as long as
+        ``questions``; contexts of any length). Returns one
+        :class:`~tfbert.tasks.question_answering.SpanAnswer` per question: ``answer``
+        (text cut from the context), ``start``/``end`` (character offsets), ``score``,
+        ``has_answer``.
+
+        Example::
+
+            a = model.answer(["Who was the Norse leader?"], [context])[0]
+            context[a.start:a.end] == a.answer
+        """
+        questions = [questions] if isinstance(questions, str) else list(questions)
+        contexts = ([contexts] * len(questions) if isinstance(contexts, str)
+                    else list(contexts))
+        if len(contexts) != len(questions):
+            raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; give "
+                            "one context, or one per question.")
+        examples = [QAExample(str(i), str(q), str(c)) for i, (q, c)
+                    in enumerate(zip(questions, contexts))]
+        return self.answer_examples(examples, batch_size)
+
+
+def _cut(batch, length):
+    return {key: tf.constant(value[:, :length]) for key, value in batch.items()}
+
+
+_SETTINGS = ("seq_length", "doc_stride", "max_query_length", "n_best", "max_answer_length",
+             "null_threshold", "dropout", "rebuild_encoder")
+
+
+def build_qa_model(model=None, seq_length=SEQ_LENGTH, doc_stride=DOC_STRIDE,
+                   max_query_length=MAX_QUERY_LENGTH, n_best=N_BEST,
+                   max_answer_length=MAX_ANSWER_LENGTH, null_threshold=None, dropout=0.1,
+                   rebuild_encoder=None, trainable=True, preprocess=None, name="bert_qa"):
+    """A :class:`QAModel`: encoder -> dropout -> dense(2) start/end logits per token.
+
+    Args:
+        model: a model name, a folder with ``preprocess/`` + ``encoder/``, or an encoder
+            handle (with ``preprocess``). Default: :data:`~tfbert.models.DEFAULT_MODEL`.
+        seq_length: tokens per window (question, context and three special tokens).
+        doc_stride: tokens between the starts of two windows of one context.
+        max_query_length: questions are cut to this many tokens.
+        n_best, max_answer_length: post-processing (start and end candidates per window,
+            longest answer in tokens).
+        null_threshold: None (SQuAD 1.1: always a span) or the SQuAD 2.0 threshold.
+        dropout: dropout before the span layer.
+        rebuild_encoder: as for :func:`~tfbert.models.build_classifier` (the rebuilt
+            encoder computes every token here: the head reads them all).
+
+    Example::
+
+        model = build_qa_model("/models/tiny_bert", seq_length=128, doc_stride=64)
+        logits = model(features.inputs)           # [windows, 128, 2]
+    """
+    spec = resolve_model(model or DEFAULT_MODEL, preprocess)
+    if not 0 <= dropout < 1:
+        raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
+    # Not "cls": every token's output is needed, and the unused [CLS] pooler is frozen.
+    encoder, rebuilt = encoder_layer(spec, "mean", trainable, rebuild_encoder)
+    positions = max_sequence_length(encoder)
+    if positions is not None and seq_length > positions:
+        raise ModelError(f"seq_length {seq_length} is longer than the {positions} positions "
+                         f"the encoder {spec.encoder} has embeddings for; use at most "
+                         f"{positions}.")
+    config = QAConfig(spec.name, spec.encoder, spec.preprocess, seq_length, doc_stride,
+                      max_query_length, n_best, max_answer_length, null_threshold, dropout,
+                      rebuilt)
+    tokenizer = QATokenizer.from_preprocessor(spec.preprocess)
+    ids = encoder_inputs()
+    logits = SpanHead(dropout, name="span_head")(encoder(ids)["sequence_output"],
+                                                 ids["input_mask"])
+    return QAModel(ids, logits, config, tokenizer, name=name)
