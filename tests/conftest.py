@@ -40,13 +40,24 @@ def pytest_collection_modifyitems(config, items):
     """Tests that use the real MiniLM weights belong to the full suite (``-m slow``), as do
     the modules marked ``pytestmark = pytest.mark.slow`` (notebooks, kill/resume, clusters).
     Under pytest-xdist (``--dist loadgroup``, set in setup.cfg) the tests of the trained tiny
-    classifier share one worker, which trains it once."""
+    classifier share one worker, which trains it once, and so do the tests of a module that
+    share a module-scoped fixture."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if REAL_WEIGHTS & fixtures:
             item.add_marker(pytest.mark.slow)
         if TRAINED & fixtures:
             item.add_marker(pytest.mark.xdist_group("trained"))
+        elif _uses_module_fixture(item):
+            # A module-scoped fixture is built once per worker: the module's tests share one.
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _uses_module_fixture(item):
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(definition.scope == "module"
+                                    for definitions in info.name2fixturedefs.values()
+                                    for definition in definitions)
 
 
 def run_python(code, *args, timeout=300, env=None):

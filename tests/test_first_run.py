@@ -244,6 +244,7 @@ def test_a_finished_run_dir_is_not_overwritten(capsys, tmp_path, tiny_model, rev
     assert os.listdir(run) == ["history.json"]
 
 
+@pytest.mark.slow   # the full suite: two training runs and three evaluations
 def test_each_run_keeps_its_own_records_and_evaluate_never_replaces_a_report(
         capsys, monkeypatch, tmp_path, tiny_model, reviews_csv):
     monkeypatch.chdir(tmp_path)

@@ -51,6 +51,7 @@ def test_strategy_on_cpu_is_the_default_and_names_are_checked():
         select_strategy("gpu-please")
 
 
+@pytest.mark.slow   # the full suite: a training run under MirroredStrategy
 def test_train_under_an_explicit_strategy_builds_in_its_scope(tiny_model, imdb_small, tmp_path):
     from tfbert._tf import tf
     from tfbert.training import train
