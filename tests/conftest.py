@@ -36,6 +36,7 @@ REAL_WEIGHTS = {"minilm", "minilm_source"}
 TRAINED = {"trained", "exported"}
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Tests that use the real MiniLM weights belong to the full suite (``-m slow``), as do
     the modules marked ``pytestmark = pytest.mark.slow`` (notebooks, kill/resume, clusters).
