@@ -51,6 +51,10 @@ class Embedder:
     def __init__(self, model, settings):
         self.model = model
         self.settings = settings
+        # One graph for every batch (each is cut to its own longest text): calling the Keras
+        # model eagerly runs it op by op, several times slower on short texts.
+        self._batch = tf.function(lambda text: model(text, training=False),
+                                  input_signature=[tf.TensorSpec([None], tf.string)])
 
     @property
     def dimension(self):
@@ -75,8 +79,8 @@ class Embedder:
         if progress if progress is not None else len(texts) >= _SHOW_PROGRESS_FROM:
             from tqdm import tqdm
             starts = tqdm(starts, desc="Embedding", unit=" batches", mininterval=1.0)
-        chunks = [self.model(tf.constant([texts[i] for i in order[start:start + batch_size]]),
-                             training=False).numpy() for start in starts]
+        chunks = [self._batch(tf.constant([texts[i] for i in order[start:start + batch_size]]))
+                  .numpy() for start in starts]
         return np.concatenate(chunks)[np.argsort(order)].astype(np.float32)
 
     def export(self, directory, version=None, check_texts=None):
