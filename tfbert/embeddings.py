@@ -25,7 +25,7 @@ from tfbert._tf import tf, tf_keras
 from tfbert.config import POOLINGS, PREDICT_BATCH_SIZE
 from tfbert.data.pipeline import length_order
 from tfbert.errors import ExportError, ModelError
-from tfbert.layers import MaskedMeanPooling, TrimPadding
+from tfbert.layers import TrimPadding, pool
 from tfbert.models import build_preprocessor, encoder_layer
 from tfbert.recommended import EMBEDDING_SEQ_LENGTH
 from tfbert.registry import recommended_settings, resolve_model
@@ -168,12 +168,8 @@ def build_embedder(model=EMBEDDING_MODEL, pooling=None, normalize=True, seq_leng
     text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
     ids = TrimPadding(name="trim_padding")(preprocessor(text))
     outputs = encoder(ids)
-    if pooling == "cls":
-        vectors = outputs["pooled_output"]
-    else:
-        vectors = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"],
-                                                         ids["input_mask"])
-    vectors = tf_keras.layers.Activation("linear", dtype="float32", name="float32")(vectors)
+    vectors = tf_keras.layers.Activation("linear", dtype="float32", name="float32")(
+        pool(outputs, ids["input_mask"], pooling))
     if normalize:
         vectors = tf_keras.layers.UnitNormalization(name="normalize")(vectors)
     settings = dict(model=name, pooling=pooling, normalize=bool(normalize),

@@ -14,7 +14,7 @@ Example::
 from tfbert._tf import tf, tf_keras
 
 __all__ = ["token_lengths", "trim_padding", "encoder_inputs", "TrimPadding",
-           "MaskedMeanPooling"]
+           "MaskedMeanPooling", "pool"]
 
 
 def token_lengths(inputs):
@@ -63,3 +63,11 @@ class MaskedMeanPooling(tf_keras.layers.Layer):
         mask = tf.cast(input_mask, sequence_output.dtype)[:, :, None]
         return tf.reduce_sum(sequence_output * mask, axis=1) / tf.maximum(
             tf.reduce_sum(mask, axis=1), 1.0)
+
+
+def pool(outputs, input_mask, pooling):
+    """One vector per sequence from a BERT encoder's ``outputs``: its ``pooled_output``
+    (``pooling="cls"``) or the mean of ``sequence_output`` over the real tokens (``"mean"``)."""
+    if pooling == "cls":
+        return outputs["pooled_output"]
+    return MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"], input_mask)

@@ -18,7 +18,7 @@ import json
 from tfbert._tf import tf, tf_keras
 from tfbert.config import LONG_TEXT_SETTINGS, POOLINGS, check_long_text
 from tfbert.errors import ModelError, TfbertError
-from tfbert.layers import MaskedMeanPooling, TrimPadding, encoder_inputs
+from tfbert.layers import TrimPadding, encoder_inputs, pool
 from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
                              recommended_settings, resolve_model)
 from tfbert.tasks import get_task
@@ -343,11 +343,7 @@ def _core(encoder, pooling, dropout, units, chunk_pooling=None):
         from tfbert.long_text import SelectChunks
         windows = SelectChunks(name="select_chunks")(ids)
     outputs = encoder(windows)
-    if pooling == "cls":
-        pooled = outputs["pooled_output"]
-    else:
-        pooled = MaskedMeanPooling(name="mean_pooling")(outputs["sequence_output"],
-                                                        windows["input_mask"])
+    pooled = pool(outputs, windows["input_mask"], pooling)
     hidden = tf_keras.layers.Dropout(dropout, name="dropout")(pooled)
     # float32 logits whatever the dtype policy: softmax and losses need the range.
     logits = tf_keras.layers.Dense(units, name="classifier", dtype="float32")(hidden)
