@@ -12,6 +12,7 @@ Example:
 32
 """
 import dataclasses
+import json
 import math
 
 from tfbert.errors import TfbertError
@@ -30,6 +31,20 @@ LONG_TEXT_SETTINGS = ("truncation", "head_share", "stride", "max_chunks", "chunk
 PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
 STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
+
+
+class JsonFields:
+    """For settings dataclasses kept with a model: :meth:`to_json` and :meth:`from_json`
+    (which ignores keys it does not know, so records written by other versions load)."""
+
+    def to_json(self):
+        """The config as a JSON-ready dict (:meth:`from_json` reads it back)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, record):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in record.items() if key in fields})
 
 
 def _setting(default, help, **options):
@@ -110,13 +125,7 @@ class TrainConfig:
                 raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.seq_length is not None and self.seq_length < 1:
             raise TfbertError(f"seq_length must be at least 1, got {self.seq_length}.")
-        if self.learning_rate is not None and self.learning_rate <= 0:
-            raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
-        if not 0 <= self.warmup_fraction < 1:
-            raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
-        if self.mixed_precision not in PRECISIONS:
-            raise TfbertError(f"mixed_precision must be one of "
-                              f"{', '.join(map(repr, PRECISIONS))}, got {self.mixed_precision!r}.")
+        _check_optimizer_settings(self)
 
     def with_recommended(self, recommended):
         """This config with each of :data:`~tfbert.registry.RECOMMENDED_KEYS` left unset
@@ -186,6 +195,18 @@ def check_long_text(truncation, head_share, stride, max_chunks, chunk_pooling, s
     return stride
 
 
+def _check_optimizer_settings(config):
+    """The checks fine-tuning and pre-training share: the learning rate (None: the model's
+    recommendation), the warmup share and the dtype policy."""
+    if config.learning_rate is not None and config.learning_rate <= 0:
+        raise TfbertError(f"learning_rate must be positive, got {config.learning_rate}.")
+    if not 0 <= config.warmup_fraction < 1:
+        raise TfbertError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
+    if config.mixed_precision not in PRECISIONS:
+        raise TfbertError(f"mixed_precision must be one of "
+                          f"{', '.join(map(repr, PRECISIONS))}, got {config.mixed_precision!r}.")
+
+
 @dataclasses.dataclass
 class PretrainConfig:
     """The settings of further masked-LM pre-training (:func:`tfbert.pretrain`, ``tfbert
@@ -232,15 +253,9 @@ class PretrainConfig:
                                   f", got {value}.")
         if self.epochs is not None and self.epochs <= 0:
             raise TfbertError(f"epochs must be positive, got {self.epochs}.")
-        if self.learning_rate <= 0:
-            raise TfbertError(f"learning_rate must be positive, got {self.learning_rate}.")
+        _check_optimizer_settings(self)
         if not 0 < self.mask_rate < 1:
             raise TfbertError(f"mask_rate must be in (0, 1), got {self.mask_rate}.")
-        if not 0 <= self.warmup_fraction < 1:
-            raise TfbertError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
-        if self.mixed_precision not in PRECISIONS:
-            raise TfbertError(f"mixed_precision must be one of "
-                              f"{', '.join(map(repr, PRECISIONS))}, got {self.mixed_precision!r}.")
 
     def total_steps(self, num_texts):
         """Steps to run on ``num_texts`` training texts: ``steps``, else ``epochs`` (default 1)

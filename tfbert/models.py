@@ -13,10 +13,9 @@ Example::
     model.config.label_names                       # ('0', '1')
 """
 import dataclasses
-import json
 
 from tfbert._tf import tf, tf_keras
-from tfbert.config import LONG_TEXT_SETTINGS, POOLINGS, check_long_text
+from tfbert.config import LONG_TEXT_SETTINGS, POOLINGS, JsonFields, check_long_text
 from tfbert.errors import ModelError, TfbertError
 from tfbert.layers import TrimPadding, encoder_inputs, pool
 from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
@@ -88,7 +87,7 @@ def max_sequence_length(encoder):
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(JsonFields):
     """What a classifier was built from and what its outputs mean; saved with every export
     and in a run's ``config.json``.
 
@@ -136,14 +135,6 @@ class ClassifierConfig:
         :func:`build_classifier`."""
         return {name: getattr(self, name) for name in LONG_TEXT_SETTINGS}
 
-    def to_json(self):
-        """The config as a JSON-ready dict (:meth:`from_json` reads it back)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_json(cls, record):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in record.items() if key in fields})
 
 
 class BertClassifier(tf_keras.Model):

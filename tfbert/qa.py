@@ -19,12 +19,11 @@ Example::
     model.answer(["Where was it shot?"], ["The film was shot in Paris."])[0].answer
 """
 import dataclasses
-import json
 
 import numpy as np
 
 from tfbert._tf import tf, tf_keras
-from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.config import PREDICT_BATCH_SIZE, JsonFields
 from tfbert.data.qa_features import (DOC_STRIDE, MAX_QUERY_LENGTH, SEQ_LENGTH, QATokenizer,
                                      make_features)
 from tfbert.data.squad import QAExample
@@ -38,7 +37,7 @@ __all__ = ["QAConfig", "QAModel", "SpanHead", "build_qa_model"]
 
 
 @dataclasses.dataclass(frozen=True)
-class QAConfig:
+class QAConfig(JsonFields):
     """What a QA model was built from and how it answers; kept with the model.
 
     ``null_threshold``: None for a SQuAD 1.1 model (always answers with a span); for a
@@ -58,13 +57,6 @@ class QAConfig:
     rebuild_encoder: bool = False
     task: str = "question-answering"
 
-    def to_json(self):
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    @classmethod
-    def from_json(cls, record):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in record.items() if key in fields})
 
 
 class SpanHead(tf_keras.layers.Layer):
