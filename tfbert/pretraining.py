@@ -108,10 +108,11 @@ def pretrain(data, output, model=None, *, text_column=None, max_examples=None, r
 def _run(spec, config, train_texts, heldout_texts, source, output, run_dir, overwrite,
          callbacks, verbose):
     tf_keras.utils.set_random_seed(config.seed)
-    import tensorflow_hub as hub
     import tensorflow_text  # noqa: F401  (the preprocessor's ops)
-    preprocessor = hub.load(spec.preprocess)
-    saved_encoder = hub.load(spec.encoder)      # its mlm head (if any), vocabulary, casing
+    from tfbert._loaded import load_read_only
+    # Read only (the rebuild copies the encoder's weights): loaded once, shared with it.
+    preprocessor = load_read_only(spec.preprocess)
+    saved_encoder = load_read_only(spec.encoder)   # its mlm head (if any), vocabulary, casing
     total = config.total_steps(len(train_texts))
     print(f"Pre-training {config.model} on {len(train_texts):,} texts from {source} "
           f"({len(heldout_texts):,} held out): {total:,} steps of {config.batch_size} texts, "
