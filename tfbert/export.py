@@ -104,7 +104,8 @@ def export_model(model, directory, label_names=None, settings=None, version=None
     Args:
         model: a :class:`~tfbert.models.BertClassifier` (from training or
             :func:`~tfbert.build_classifier`); its label names and thresholds
-            are exported with it.
+            are exported with it. A :class:`~tfbert.qa.QAModel` is exported by
+            :func:`tfbert.qa_export.export_qa` (question and context in, answer out).
         directory: the model's folder, e.g. ``saved_models/imdb``.
         label_names: overrides the model's label names (same number).
         settings: JSON-serialisable settings to keep with the export.
@@ -120,6 +121,9 @@ def export_model(model, directory, label_names=None, settings=None, version=None
             reproduce the in-memory predictions.
     """
     from tfbert._fs import atomic_dir
+    if getattr(getattr(model, "config", None), "task", None) == "question-answering":
+        from tfbert.qa_export import export_qa      # a tfbert.qa.QAModel: see qa_export
+        return export_qa(model, directory, settings=settings, version=version)
     label_names, thresholds = _describe(model, label_names, thresholds)
     directory = os.path.abspath(directory)
     version = version if version is not None else (versions(directory) or [0])[-1] + 1

@@ -148,6 +148,22 @@ class QAModel(tf_keras.Model):
         return self.answer_examples(examples, batch_size)
 
 
+    def export(self, directory, version=None, settings=None, check_pairs=None):
+        """Write a SavedModel ``directory/<version>/`` whose ``serving_default`` takes
+        ``question`` and ``context`` strings and returns ``answer``, ``start``/``end``
+        (character offsets), ``score``, ``has_answer`` and ``null_score_diff``; return its
+        path. Reload-checked against this model; see :mod:`tfbert.qa_export`.
+
+        Example::
+
+            path = result.model.export("saved_models/squad")
+            tfbert.load_model(path).answer(["Who?"], ["Rollo led the Norse."])[0].answer
+        """
+        from tfbert.qa_export import export_qa
+        return export_qa(self, directory, settings=settings, version=version,
+                         check_pairs=check_pairs)
+
+
 def _cut(batch, length):
     return {key: tf.constant(value[:, :length]) for key, value in batch.items()}
 

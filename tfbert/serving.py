@@ -220,4 +220,7 @@ def load_model(path):
         raise ExportError(f"{path} has no serving_default signature.")
     if metadata.get("kind") == "embedder":
         return LoadedEmbedder(path, loaded, metadata)
+    if metadata.get("kind") == "question-answering":
+        from tfbert.qa_serving import LoadedQA
+        return LoadedQA(path, loaded, metadata)
     return LoadedClassifier(path, loaded, metadata)

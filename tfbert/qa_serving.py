@@ -1,0 +1,65 @@
+"""Answer questions with an exported question answering model (:mod:`tfbert.qa_export`).
+
+:func:`tfbert.load_model` returns a :class:`LoadedQA` for such an export: raw question
+and context strings in, the same :class:`~tfbert.tasks.question_answering.SpanAnswer`
+objects out as the in-memory :meth:`tfbert.qa.QAModel.answer` gives.
+
+Example::
+
+    qa = tfbert.load_model("saved_models/squad")
+    a = qa.answer(["Where is the café?"], ["The café is in Zürich."])[0]
+    a.answer, a.start, a.end, a.score         # 'Zürich', 15, 21, 0.93
+"""
+from tfbert._tf import tf
+from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.errors import DataError
+from tfbert.tasks.question_answering import SpanAnswer
+
+__all__ = ["LoadedQA"]
+
+
+class LoadedQA:
+    """An exported question answering model, loaded: ``answer(questions, contexts)``.
+
+    ``config``: the :class:`~tfbert.qa.QAConfig` fields it was exported with (lengths,
+    stride, ``n_best``, ``max_answer_length``, ``null_threshold``).
+    """
+
+    task = "question-answering"
+
+    def __init__(self, path, loaded, metadata):
+        self.path = self.name = path
+        self.metadata = metadata
+        self.config = dict(metadata["qa_model"])
+        self._serve = loaded.signatures["serving_default"]
+        self._loaded = loaded  # keeps the signature's variables alive
+
+    def answer(self, questions, contexts, batch_size=PREDICT_BATCH_SIZE, qids=None):
+        """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per question about its
+        context (a string, or one per question; any length), in input order;
+        ``batch_size`` questions go to the SavedModel at a time. ``qids`` names the
+        answers (default: their positions).
+
+        Example::
+
+            qa.answer("Who led the Norse?", context)[0].answer      # 'Rollo'
+        """
+        questions = [questions] if isinstance(questions, str) else list(questions)
+        contexts = ([contexts] * len(questions) if isinstance(contexts, str)
+                    else list(contexts))
+        if len(contexts) != len(questions):
+            raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; give "
+                            "one context, or one per question.")
+        qids = [str(i) for i in range(len(questions))] if qids is None else list(qids)
+        answers = []
+        for begin in range(0, len(questions), batch_size):
+            chosen = slice(begin, begin + batch_size)
+            out = {key: value.numpy() for key, value in self._serve(
+                question=tf.constant(questions[chosen], tf.string),
+                context=tf.constant(contexts[chosen], tf.string)).items()}
+            for i, qid in enumerate(qids[chosen]):
+                answers.append(SpanAnswer(
+                    out["answer"][i].decode("utf-8"), int(out["start"][i]),
+                    int(out["end"][i]), float(out["score"][i]), qid, questions[begin + i],
+                    float(out["null_score_diff"][i]), bool(out["has_answer"][i])))
+        return answers
