@@ -23,6 +23,7 @@ PAIRS = [
 def qa_export(tiny_model, tmp_path_factory):
     """An untrained tiny QA model (short windows: the long context makes many), exported once
     with a null threshold that answers one of the two non-ASCII questions and not the other."""
+    import tfbert
     from tfbert._tf import tf_keras
     from tfbert.qa import build_qa_model
     tf_keras.utils.set_random_seed(0)
@@ -30,19 +31,18 @@ def qa_export(tiny_model, tmp_path_factory):
                            n_best=5, max_answer_length=8)
     answers = model.answer(*zip(*PAIRS))
     model.with_null_threshold(min(answers[1].null_score_diff, answers[3].null_score_diff))
+    # The export checks itself on two pairs; the tests below compare all of them.
     path = model.export(str(tmp_path_factory.mktemp("exports") / "qa"),
-                        settings={"data": "synthetic"})
-    return model, path
+                        settings={"data": "synthetic"}, check_pairs=PAIRS[:2])
+    return model, path, tfbert.load_model(os.path.dirname(path))      # the latest version
 
 
 def test_export_answers_as_the_model_does(qa_export):
-    import tfbert
     from tfbert.qa_serving import LoadedQA
-    model, path = qa_export
+    model, path, loaded = qa_export
     questions, contexts = (list(x) for x in zip(*PAIRS))
     assert len(model.features([_example(q, c) for q, c in PAIRS[2:3]])) > 10   # many windows
     expected = model.answer(questions, contexts)
-    loaded = tfbert.load_model(os.path.dirname(path))          # the latest version
     assert isinstance(loaded, LoadedQA) and loaded.config["null_threshold"] is not None
     got = loaded.answer(questions, contexts, batch_size=4)
     # The threshold decides both ways: one non-ASCII question answered, the other not.
@@ -73,8 +73,7 @@ def _example(question, context):
 
 def test_signature_takes_strings_and_returns_the_documented_outputs(qa_export):
     from tfbert._tf import tf
-    _, path = qa_export
-    serve = tf.saved_model.load(path).signatures["serving_default"]
+    serve = qa_export[2]._serve
     inputs = serve.structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
         "question": (tf.string, [None]), "context": (tf.string, [None])}
@@ -89,6 +88,6 @@ def test_signature_takes_strings_and_returns_the_documented_outputs(qa_export):
 
 def test_exports_are_versioned_never_overwritten(qa_export):
     import tfbert
-    model, path = qa_export
+    model, path, _ = qa_export
     with pytest.raises(ExportError, match="already exists"):
         tfbert.export_model(model, os.path.dirname(path), version=1)
