@@ -19,6 +19,9 @@ from tfbert._setup import set_verbosity
 from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.splits import SPLITS
 from tfbert.cli_embed import add_embed_commands
+from tfbert.cli_qa import (QA_TASK, add_qa_predict_arguments, add_qa_train_arguments,
+                           cmd_evaluate_qa, cmd_predict_qa, cmd_train_qa, is_qa_export,
+                           is_squad_source)
 from tfbert.cli_common import (EXIT_ERROR, check_inputs, chunks, column, positive_int,
                                stdin_texts)
 from tfbert.errors import DataError, TfbertError
@@ -34,7 +37,7 @@ def _add_data_arguments(parser, required=False, seed=True):
                         metavar="SOURCE",
                         help="'imdb', 'tfds:NAME', a folder or .tar.gz/.tar.xz archive in the "
                              "aclImdb layout, a .csv/.tsv file, or a .txt file (tab-separated "
-                             "with a header, or TREC lines)"
+                             "with a header, or TREC lines), or SQuAD JSON (question answering)"
                              + ("" if required else " (default: %(default)s)"))
     parser.add_argument("--test-data", metavar="FILE",
                         help="test file in the format of --data (else a file source is split "
@@ -49,7 +52,7 @@ def _add_data_arguments(parser, required=False, seed=True):
     parser.add_argument("--label-column", type=str, metavar="C",
                         help="label column name, or 0-based position in a headerless file")
     parser.add_argument("--task", default="auto",
-                        choices=(AUTO, *TASKS),
+                        choices=(AUTO, *TASKS, QA_TASK),
                         help="what the labels are; auto reads it from them (default: "
                              "%(default)s)")
     parser.add_argument("--label-separator", default=",", metavar="SEP",
@@ -84,6 +87,8 @@ def _train_settings(args):
 
 
 def cmd_train(args):
+    if args.task == QA_TASK or is_squad_source(args.data):
+        return cmd_train_qa(args, _train_settings(args))
     from tfbert.distribute import is_chief
     from tfbert.evaluation import evaluate
     from tfbert.export import export_model
@@ -143,6 +148,8 @@ def _headline(metrics):
 
 
 def cmd_evaluate(args):
+    if is_qa_export(args.model_dir) or is_squad_source(args.data):
+        return cmd_evaluate_qa(args)
     check_inputs(args, DATA_FILE_OPTIONS)
     if args.output and os.path.exists(args.output):
         raise TfbertError(f"--output: {args.output} exists, and a report never replaces "
@@ -177,6 +184,10 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     import itertools
+    if args.question or args.context or is_qa_export(args.model_dir):
+        return cmd_predict_qa(args)
+    if args.output:
+        raise DataError("--output goes with question answering exports (--file squad.json).")
 
     texts = list(args.texts)
     pairs = list(args.text_pair) if args.text_pair else None
@@ -292,6 +303,7 @@ def _add_predict_command(commands):
                         "(multi-label: the labels chosen; regression: the score)")
     p.add_argument("--batch-size", type=positive_int, default=PREDICT_BATCH_SIZE,
                    help="texts per prediction batch (default: %(default)s)")
+    add_qa_predict_arguments(p)
     p.set_defaults(func=cmd_predict)
 
 
@@ -321,6 +333,7 @@ def build_parser():
     p.add_argument("--run-dir", metavar="DIR",
                    help="checkpoints, logs, history, curves (default: "
                         "runs/<data>_bert/<version>)")
+    add_qa_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("evaluate", help="report on an exported model over a data split",

@@ -34,6 +34,14 @@ class LoadedQA:
         self._serve = loaded.signatures["serving_default"]
         self._loaded = loaded  # keeps the signature's variables alive
 
+    def answer_examples(self, examples, batch_size=PREDICT_BATCH_SIZE):
+        """One answer per :class:`~tfbert.data.squad.QAExample` (named by its ``qid``), as
+        :meth:`tfbert.qa.QAModel.answer_examples`; so :func:`tfbert.qa_training.evaluate_qa`
+        scores an export too."""
+        examples = list(examples)
+        return self.answer([e.question for e in examples], [e.context for e in examples],
+                           batch_size, qids=[e.qid for e in examples])
+
     def answer(self, questions, contexts, batch_size=PREDICT_BATCH_SIZE, qids=None):
         """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per question about its
         context (a string, or one per question; any length), in input order;

@@ -69,7 +69,10 @@ def load_data(source="imdb", *, text_column=None, label_column=None, text_pair_c
     Args:
         source: ``"imdb"``; ``"tfds:NAME"``; a folder or archive in the aclImdb
             layout; a ``.csv``/``.tsv`` file; or a ``.txt`` file: tab-separated
-            with a header (MRPC's files) or TREC's ``LABEL:fine text`` lines.
+            with a header (MRPC's files) or TREC's ``LABEL:fine text`` lines; or a
+            SQuAD-format ``.json`` file (question answering): then the result is
+            :func:`~tfbert.data.squad.load_squad`'s :class:`~tfbert.data.squad.QAData`
+            (validation articles held out; ``test_data`` read whole).
         text_column, label_column: column names, or 0-based positions for a
             headerless file (CSV/TSV); feature keys (TFDS).
         text_pair_column: the column of each example's second text (sentence
@@ -102,6 +105,9 @@ def load_data(source="imdb", *, text_column=None, label_column=None, text_pair_c
                           label_column="Quality")
     """
     source = os.fspath(source)
+    if source.lower().endswith(".json"):     # SQuAD-format question answering data
+        from tfbert.data.squad import load_squad
+        return load_squad(source, test_path=test_data, seed=seed, max_questions=max_examples)
     check_task_name(task)
     if isinstance(label_names, (str, os.PathLike)):
         label_names = read_label_names(label_names)
