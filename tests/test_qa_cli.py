@@ -21,7 +21,7 @@ def _squad_file(path, examples):
 
 def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    train = _squad_file(tmp_path / "train.json", synthetic(80, 0, "t"))
+    train = _squad_file(tmp_path / "train.json", synthetic(40, 0, "t"))
     test = _squad_file(tmp_path / "test.json", synthetic(12, 1, "x"))
     export = str(tmp_path / "saved_models" / "qa")
     assert cli.main(["train", "--task", "question-answering", "--data", train, "--test-data",

@@ -40,7 +40,7 @@ from tfbert.serving import load_model, versions, write_export_metadata
 __all__ = ["export_qa", "CHECK_PAIRS"]
 
 SCORE_TOLERANCE = 1e-4
-_LONG = " ".join(f"Paragraph {i} of the story: people watched a good film." for i in range(60))
+_LONG = " ".join(f"Paragraph {i} of the story: people watched a good film." for i in range(30))
 CHECK_PAIRS = (
     ("Where was the film shot?", "The film was shot in Paris by a great director."),
     ("Wo liegt das Café?", "Das Café « Zürich » liegt am See — très bien 😀, 映画 über alles."),
