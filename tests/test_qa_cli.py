@@ -24,6 +24,8 @@ def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeyp
     train = _squad_file(tmp_path / "train.json", synthetic(40, 0, "t"))
     test = _squad_file(tmp_path / "test.json", synthetic(12, 1, "x"))
     export = str(tmp_path / "saved_models" / "qa")
+    from tfbert.data import load_data
+    assert load_data(train).version == "2.0"        # a .json source is read as SQuAD
     assert cli.main(["train", "--task", "question-answering", "--data", train, "--test-data",
                      test, "--model", tiny_model, "--epochs", "1", "--batch-size", "8",
                      "--learning-rate", "1e-3", "--seq-length", "48", "--doc-stride", "16",
