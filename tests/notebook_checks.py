@@ -57,3 +57,29 @@ def execute(path, workdir, parameters):
     assert not errors, errors
     assert all(c.execution_count is not None for c in code_cells), "every code cell ran"
     return code_cells
+
+
+def write_imdb_folder(data, root, per_label):
+    """A small copy of ``data`` (a TextData of IMDB reviews) in the aclImdb layout under
+    ``root``: ``per_label`` reviews of each label in ``train/`` and in ``test/``; returns it."""
+    for split_name, split in (("train", data.train), ("test", data.test)):
+        for label, name in enumerate(data.label_names):
+            folder = root / split_name / name
+            folder.mkdir(parents=True)
+            texts = [t for t, y in zip(split.texts, split.labels) if y == label][:per_label]
+            assert len(texts) == per_label, (split_name, name, len(texts))
+            for i, text in enumerate(texts):
+                (folder / f"{i}_{8 if label else 2}.txt").write_text(text, encoding="utf-8")
+    return root
+
+
+def has_image(cell):
+    """Whether a code cell displayed a PNG (a matplotlib figure or an image)."""
+    return any("image/png" in o.get("data", {}) for o in cell.outputs)
+
+
+def cell_with(code_cells, snippet):
+    """The one code cell whose source contains ``snippet``."""
+    found = [c for c in code_cells if snippet in c.source]
+    assert len(found) == 1, f"{len(found)} cells contain {snippet!r}"
+    return found[0]

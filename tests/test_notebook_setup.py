@@ -20,7 +20,8 @@ from notebook_checks import nbformat
 
 NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.ipynb")))
 EXTRAS = {"imdb_end_to_end.ipynb": "", "beyond_binary.ipynb": "[minilm]",
-          "question_answering.ipynb": "[minilm]"}
+          "question_answering.ipynb": "[minilm]", "embeddings.ipynb": "[minilm]",
+          "long_documents.ipynb": "[minilm]"}
 
 
 def _code_cells(path):

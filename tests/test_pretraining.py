@@ -238,3 +238,45 @@ def test_encoder_that_cannot_be_rebuilt_is_a_clear_error(tiny_model, reviews, tm
         pretrain(reviews[:10], str(tmp_path / "out"), model=spec, steps=1, heldout=2,
                  run_dir=str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "out")
+
+
+# ------------------------------------------------------------------------- resume
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_pretrain_resumes_from_its_backup(tiny_model, reviews, tmp_path, capsys):
+    """Backups every 2 steps; the run dies in step 3, so the same call resumes at step 3 from
+    step 2's backup: the weights and the optimizer's step are those backed up. (The second
+    call is stopped once it has restored, before training: finishing it is what the runs
+    above test.)"""
+    from tfbert._tf import tf_keras
+    from tfbert.pretraining import pretrain
+    settings = dict(model=tiny_model, steps=4, batch_size=4, seq_length=16, heldout=2,
+                    backup_steps=2, run_dir=str(tmp_path / "run"), verbose=0)
+    output, backup = tmp_path / "out", tmp_path / "run" / "backup"
+    seen = {}
+
+    class DieInStep3(tf_keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:                       # step 2, just backed up
+                seen["backed_up"] = self.model.get_weights()
+            elif batch == 2:
+                raise _Stop()
+
+    class StopOnceRestored(tf_keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):      # after BackupAndRestore has restored
+            seen["restored"] = self.model.get_weights()
+            seen["step"] = int(self.model.optimizer.iterations.numpy())
+            raise _Stop()
+
+    for callback in (DieInStep3(), StopOnceRestored()):
+        with pytest.raises(_Stop):
+            pretrain(reviews[:20], str(output), callbacks=[callback], **settings)
+        assert backup.is_dir() and any(backup.iterdir()) and not output.exists()
+    out = capsys.readouterr().out
+    assert f"Resuming the interrupted pre-training saved in {backup} at step 3" in out, out
+    assert seen["step"] == 2
+    assert len(seen["restored"]) == len(seen["backed_up"]) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(seen["restored"], seen["backed_up"]))
