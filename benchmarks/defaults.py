@@ -73,6 +73,12 @@ LABELS = {"new": "no flags (the defaults)", "old": "old defaults ([CLS], 3e-5)",
           "candidate": "candidate recommendation"}
 
 
+def _settings_cell(record):
+    """The row's kind, and for a candidate what it set (e.g. ``monitor=val_accuracy``)."""
+    chosen = ", ".join(f"{name}={value}" for name, value in record.get("set", {}).items())
+    return LABELS[record["defaults"]] + (f": {chosen}" if record["defaults"] == "candidate" else "")
+
+
 def table():
     rows = ["| task | settings | seed | train ex. | epochs run | batch | pooling | lr | seq | encoder "
             "| precision | test accuracy | F1 | best val. accuracy | majority rate | train wall "
@@ -80,7 +86,7 @@ def table():
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in read_records(RESULTS):
         rows.append(
-            f"| {r['task']} | {LABELS[r['defaults']]} "
+            f"| {r['task']} | {_settings_cell(r)} "
             f"| {r['seed']} | {r['train_examples']:,} | {r['epochs_run']}/{r['epochs']} "
             f"| {r.get('batch_size', 32)} "
             f"| {r['pooling']} | {r['learning_rate']:g} | {r['seq_length']} "
