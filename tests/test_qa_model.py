@@ -178,6 +178,7 @@ def test_trained_model_answers_and_abstains(trained_qa):
     for name in ("history.json", "config.json", "validation.json", "training_curves.png",
                  "checkpoints", "logs"):
         assert os.path.exists(os.path.join(result.run_dir, name)), name
+    assert not os.path.exists(os.path.join(result.run_dir, "backup"))   # removed once finished
     with open(os.path.join(result.run_dir, "history.json")) as f:
         assert "val_f1" in json.load(f)
     context = "some people would really like the answer is comedy and the story ."
@@ -228,3 +229,52 @@ def test_span_head_on_the_tf_hub_encoder_layer(tiny_model):
     padding = features.inputs["input_mask"] == 0
     assert padding.any() and (logits[padding] < -1e3).all()
     assert np.isfinite(logits[~padding]).all() and (np.abs(logits[~padding]) < 100).all()
+
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_from_its_backup(tiny_model, tmp_path, capsys):
+    from tfbert._tf import tf_keras
+    from tfbert.qa import build_qa_model
+    from tfbert.qa_training import train_qa
+
+    class CrashAt(tf_keras.callbacks.Callback):     # a crash at the start of (epoch, batch)
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if (self.epoch, batch) == (1, 3):
+                raise _Crash()
+
+    data = QAData(synthetic(40, 3, "t"), synthetic(12, 4, "v"), None, "synthetic", "2.0")
+    run_dir = tmp_path / "run"
+
+    def run(callbacks=()):
+        model = build_qa_model(tiny_model, seq_length=64, doc_stride=32, max_query_length=16)
+        return model, train_qa(data, model, run_dir=str(run_dir), epochs=3, batch_size=8,
+                               learning_rate=1e-3, backup_steps=1, callbacks=callbacks,
+                               verbose=0)
+
+    with pytest.raises(_Crash):
+        run([CrashAt()])
+    first = json.loads((run_dir / "history.json").read_text())
+    assert len(first["loss"]) == 1 and (run_dir / "backup").is_dir()
+    capsys.readouterr()
+    model, result = run()
+    # Backed up after every step: the run goes on at the step it crashed in.
+    assert "at epoch 2, step 4 (delete that folder" in capsys.readouterr().out
+    steps = result.history["steps"]["step"]
+    steps_per_epoch = -(-len(model.features(data.train)) // 8)
+    assert len(result.history["loss"]) == len(result.history["val_f1"]) == 3
+    assert result.history["val_f1"][0] == first["val_f1"][0]
+    assert steps == sorted(set(steps))                   # no step recorded twice
+    assert int(model.optimizer.iterations.numpy()) == steps[-1] == 3 * steps_per_epoch
+    # The validation scores kept are those of the best epoch, the crashed process's included.
+    epochs = json.loads((run_dir / "validation_epochs.json").read_text())
+    assert len(epochs) == 3
+    best = int(np.argmax(result.history["val_f1"]))
+    assert result.validation == epochs[best][0]
+    assert not (run_dir / "backup").exists()             # a finished run leaves none
