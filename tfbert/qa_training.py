@@ -11,10 +11,12 @@ TensorBoard logs, ``history.json`` and the training curves
 epoch :class:`SquadEvaluation` answers the validation questions and logs the
 official ``val_exact_match`` and ``val_f1``, so the best epoch is chosen by F1
 (``monitor="val_f1"``, the default). For SQuAD 2.0 data the null threshold is
-then tuned on the validation questions.
+then tuned on the validation questions. Backups and resuming are ``train``'s own
+(:func:`tfbert.training.resume_point`, :func:`tfbert.callbacks.backup_callbacks`,
+:class:`~tfbert.callbacks.ResumeState`): an interrupted run called again with the same
+``run_dir`` goes on from its backup.
 
-Not yet: resuming an interrupted run (``train``'s backups) and distribution
-strategies; both train on one process from the start.
+Not yet: distribution strategies (QA trains on one device's strategy).
 
 Example::
 
@@ -120,8 +122,19 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     The best epoch by ``monitor`` (``"val_f1"``, ``"val_exact_match"``, ``"val_loss"``,
     ``"val_start_accuracy"``, ``"val_end_accuracy"``) is kept; ``run_dir`` gets
     ``checkpoints/best``, ``logs/`` (TensorBoard), ``history.json``,
-    ``training_curves.png``, ``config.json`` and ``validation.json`` (scores and, for
-    SQuAD 2.0, the tuned null threshold).
+    ``training_curves.png``, ``config.json``, ``validation.json`` (scores and, for
+    SQuAD 2.0, the tuned null threshold) and ``validation_epochs.json`` (each epoch's).
+
+    As in :func:`tfbert.train`, the weights, optimizer and step are backed up in
+    ``run_dir/backup`` every ``backup_steps`` steps and at once on SIGTERM/SIGINT (which
+    then stop with a message saying how to resume); calling ``train_qa`` again with the
+    same ``run_dir`` resumes there, with early stopping's state and each epoch's scores
+    carried over. A finished run removes its backup.
+
+    Example::
+
+        result = train_qa(data, "all-minilm-l6-v2", run_dir="runs/squad", backup_steps=100)
+        # killed? the same call again resumes from runs/squad/backup
     """
     if monitor not in TASK.monitors():
         raise TfbertError(f"monitor={monitor!r} is not measured for question answering; "
