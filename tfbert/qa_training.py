@@ -38,6 +38,7 @@ from tfbert import compat
 from tfbert._tf import tf, tf_keras
 from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
 from tfbert.config import TrainConfig
+from tfbert.data.pipeline import epoch_stream
 from tfbert.data.squad import gold_answers
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.qa import build_qa_model
@@ -64,11 +65,17 @@ class QATrainResult:
     train_seconds: float
 
 
-def qa_dataset(features, batch_size, shuffle=False, seed=42):
+def qa_dataset(features, batch_size, shuffle=False, seed=42, epochs=None, start=(0, 0)):
     """``(inputs, [start, end])`` batches of :class:`~tfbert.data.qa_features.QAFeatures`
-    (a fresh seeded order each epoch when shuffling)."""
+    (a fresh seeded order each epoch when shuffling). With ``epochs`` (and ``shuffle``), one
+    stream of that many epochs from ``start=(epoch, batch)``, as ``train``'s
+    (:func:`~tfbert.data.pipeline.epoch_stream`): a resumed run sees the batches it had left."""
     labels = np.stack([features.start_positions, features.end_positions], axis=1)
     dataset = tf.data.Dataset.from_tensor_slices((features.inputs, labels))
+    if shuffle and epochs is not None:
+        return epoch_stream(lambda epoch_seed: dataset.shuffle(
+            len(features), seed=epoch_seed, reshuffle_each_iteration=False).batch(batch_size),
+            seed, epochs, start).prefetch(tf.data.AUTOTUNE)
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -161,7 +168,8 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     _write_config(run_dir, qa_model, data, locals_=dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, patience=patience, monitor=monitor, seed=seed))
-    qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed),
+    qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed,
+                            epochs=epochs, start=run.start or (0, 0)),
                  validation_data=qa_dataset(validation_features, batch_size),
                  epochs=epochs, steps_per_epoch=steps_per_epoch,
                  callbacks=run.callbacks(callbacks), verbose=verbose)
