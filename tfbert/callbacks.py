@@ -16,7 +16,7 @@ from tfbert.plots import plot_history
 from tfbert.tasks import monitor_mode
 
 __all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState", "BackupOnSignal",
-           "TrainingInterrupted"]
+           "TrainingInterrupted", "backup_callbacks"]
 
 
 class RunRecorder(tf_keras.callbacks.Callback):
@@ -208,3 +208,19 @@ class BackupOnSignal(tf_keras.callbacks.Callback):
         raise error(f"training stopped by {self.received.name}; its state is saved in "
                     f"{self.backup_dir}. Run the same command again (in Python: train with the "
                     f"same run_dir) to resume at epoch {epoch + 1}, step {step + 1}.")
+
+
+def backup_callbacks(backup_dir, steps_per_epoch, backup_steps):
+    """A run's backups: ``(backup, on_signal)``, Keras' ``BackupAndRestore`` in ``backup_dir``
+    every ``backup_steps`` steps (at least once an epoch) and the :class:`BackupOnSignal`
+    that backs up at once on SIGTERM/SIGINT. Place ``backup`` after :class:`ResumeState`
+    and ``on_signal`` after the callbacks that record an epoch.
+
+    Example::
+
+        backup, on_signal = backup_callbacks("runs/imdb/backup", 782, 200)
+        model.fit(data, epochs=3, callbacks=[resume_state, backup, recorder, on_signal])
+    """
+    backup = tf_keras.callbacks.BackupAndRestore(
+        backup_dir, save_freq=max(1, min(steps_per_epoch, backup_steps)))
+    return backup, BackupOnSignal(backup, backup_dir)

@@ -28,7 +28,8 @@ __all__ = ["QA_TASK", "add_qa_train_arguments", "add_qa_predict_arguments", "is_
 QA_TASK = "question-answering"
 # The TrainConfig fields that train_qa honours; the others must keep their defaults.
 QA_SETTINGS = ("model", "epochs", "batch_size", "learning_rate", "warmup_fraction",
-               "seq_length", "dropout", "patience", "monitor", "seed", "rebuild_encoder")
+               "seq_length", "dropout", "patience", "monitor", "seed", "rebuild_encoder",
+               "backup_steps")
 MISTAKES = 10
 
 
@@ -148,7 +149,8 @@ def _train(args, settings, spec, data, run_dir):
                       batch_size=settings["batch_size"],
                       learning_rate=settings["learning_rate"] or 5e-5,
                       warmup_fraction=settings["warmup_fraction"],
-                      patience=settings["patience"], monitor=monitor, seed=settings["seed"])
+                      patience=settings["patience"], monitor=monitor, seed=settings["seed"],
+                      backup_steps=settings["backup_steps"])
     if data.test is None:
         return result, None
     metrics = _report(result.model, data.test, os.path.join(run_dir, "report_test"),

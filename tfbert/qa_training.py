@@ -11,10 +11,12 @@ TensorBoard logs, ``history.json`` and the training curves
 epoch :class:`SquadEvaluation` answers the validation questions and logs the
 official ``val_exact_match`` and ``val_f1``, so the best epoch is chosen by F1
 (``monitor="val_f1"``, the default). For SQuAD 2.0 data the null threshold is
-then tuned on the validation questions.
+then tuned on the validation questions. Backups and resuming are ``train``'s own
+(:func:`tfbert.training.resume_point`, :func:`tfbert.callbacks.backup_callbacks`,
+:class:`~tfbert.callbacks.ResumeState`): an interrupted run called again with the same
+``run_dir`` goes on from its backup.
 
-Not yet: resuming an interrupted run (``train``'s backups) and distribution
-strategies; both train on one process from the start.
+Not yet: distribution strategies (QA trains on one device's strategy).
 
 Example::
 
@@ -34,13 +36,16 @@ import numpy as np
 
 from tfbert import compat
 from tfbert._tf import tf, tf_keras
-from tfbert.callbacks import RunRecorder, StopOnNonFiniteLoss
+from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
+from tfbert.config import TrainConfig
+from tfbert.data.pipeline import epoch_stream
 from tfbert.data.squad import gold_answers
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.qa import build_qa_model
 from tfbert.tasks import get_task, monitor_mode
 from tfbert.tasks.question_answering import best_answers
-from tfbert.training import create_optimizer
+from tfbert.runs import remove_if_empty
+from tfbert.training import create_optimizer, resume_point
 
 __all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset"]
 
@@ -60,11 +65,17 @@ class QATrainResult:
     train_seconds: float
 
 
-def qa_dataset(features, batch_size, shuffle=False, seed=42):
+def qa_dataset(features, batch_size, shuffle=False, seed=42, epochs=None, start=(0, 0)):
     """``(inputs, [start, end])`` batches of :class:`~tfbert.data.qa_features.QAFeatures`
-    (a fresh seeded order each epoch when shuffling)."""
+    (a fresh seeded order each epoch when shuffling). With ``epochs`` (and ``shuffle``), one
+    stream of that many epochs from ``start=(epoch, batch)``, as ``train``'s
+    (:func:`~tfbert.data.pipeline.epoch_stream`): a resumed run sees the batches it had left."""
     labels = np.stack([features.start_positions, features.end_positions], axis=1)
     dataset = tf.data.Dataset.from_tensor_slices((features.inputs, labels))
+    if shuffle and epochs is not None:
+        return epoch_stream(lambda epoch_seed: dataset.shuffle(
+            len(features), seed=epoch_seed, reshuffle_each_iteration=False).batch(batch_size),
+            seed, epochs, start).prefetch(tf.data.AUTOTUNE)
     if shuffle:
         dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -75,11 +86,12 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
     ``val_f1`` (official SQuAD scores, percent; for 2.0 data, the best over null thresholds,
     as the official script's ``final_f1``)."""
 
-    def __init__(self, features, version):
+    def __init__(self, features, version, path=None, results=()):
         super().__init__()
-        self.features, self.version = features, version
+        self.features, self.version, self.path = features, version, path
         self.golds = gold_answers(features.examples)
-        self.results = []     # (metrics, null threshold) of each epoch
+        # (metrics, null threshold) of each epoch; a resumed run's from its ``path`` file.
+        self.results = [tuple(r) for r in results]
 
     def scores(self, model):
         answers = best_answers(self.features, model.window_logits(self.features),
@@ -97,7 +109,11 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         metrics, threshold = self.scores(self.model)
+        del self.results[epoch:]     # a resumed run redoes the epoch it was stopped in
         self.results.append((metrics, threshold))
+        if self.path is not None:
+            with open(self.path, "w") as f:
+                json.dump(self.results, f)
         if logs is not None:
             logs["val_exact_match"] = metrics["exact_match"]
             logs["val_f1"] = metrics["f1"]
@@ -106,15 +122,26 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
              warmup_fraction=0.1, seq_length=384, doc_stride=128, max_query_length=64,
              dropout=0.1, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
-             callbacks=(), verbose="auto"):
+             backup_steps=TrainConfig.backup_steps, callbacks=(), verbose="auto"):
     """Fine-tune a span model on ``data`` (a :class:`~tfbert.data.squad.QAData`); returns a
     :class:`QATrainResult` whose ``model`` answers raw strings (:meth:`~tfbert.qa.QAModel.answer`).
 
     The best epoch by ``monitor`` (``"val_f1"``, ``"val_exact_match"``, ``"val_loss"``,
     ``"val_start_accuracy"``, ``"val_end_accuracy"``) is kept; ``run_dir`` gets
     ``checkpoints/best``, ``logs/`` (TensorBoard), ``history.json``,
-    ``training_curves.png``, ``config.json`` and ``validation.json`` (scores and, for
-    SQuAD 2.0, the tuned null threshold).
+    ``training_curves.png``, ``config.json``, ``validation.json`` (scores and, for
+    SQuAD 2.0, the tuned null threshold) and ``validation_epochs.json`` (each epoch's).
+
+    As in :func:`tfbert.train`, the weights, optimizer and step are backed up in
+    ``run_dir/backup`` every ``backup_steps`` steps and at once on SIGTERM/SIGINT (which
+    then stop with a message saying how to resume); calling ``train_qa`` again with the
+    same ``run_dir`` resumes there, with early stopping's state and each epoch's scores
+    carried over. A finished run removes its backup.
+
+    Example::
+
+        result = train_qa(data, "all-minilm-l6-v2", run_dir="runs/squad", backup_steps=100)
+        # killed? the same call again resumes from runs/squad/backup
     """
     if monitor not in TASK.monitors():
         raise TfbertError(f"monitor={monitor!r} is not measured for question answering; "
@@ -135,39 +162,79 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     optimizer = create_optimizer(learning_rate, len(train_features), batch_size, epochs,
                                  warmup_fraction)
     qa_model.compile(optimizer=optimizer, loss=TASK.loss(), metrics=TASK.metrics())
-    evaluation = SquadEvaluation(validation_features, data.version)
-    recorder = RunRecorder(run_dir)
-    non_finite = StopOnNonFiniteLoss()
-    best_path = os.path.join(run_dir, "checkpoints", "best")
-    mode = monitor_mode(monitor)
-    fit_callbacks = [
-        evaluation,          # first: the callbacks after it read val_f1 from the logs
-        tf_keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                         restore_best_weights=True, verbose=1),
-        compat.weights_checkpoint(best_path, monitor=monitor, mode=mode, save_best_only=True),
-        non_finite,
-        tf_keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0),
-        recorder,
-        *callbacks,
-    ]
+    steps_per_epoch = math.ceil(len(train_features) / batch_size)
+    run = _RunCallbacks(run_dir, validation_features, data.version, monitor, patience,
+                        steps_per_epoch, epochs, backup_steps)
     _write_config(run_dir, qa_model, data, locals_=dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, patience=patience, monitor=monitor, seed=seed))
-    qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed),
+    qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed,
+                            epochs=epochs, start=run.start or (0, 0)),
                  validation_data=qa_dataset(validation_features, batch_size),
-                 epochs=epochs, steps_per_epoch=math.ceil(len(train_features) / batch_size),
-                 callbacks=fit_callbacks, verbose=verbose)
-    if non_finite.fault is not None:
-        raise TrainingError(f"training stopped at step {non_finite.fault['step']}: the loss "
-                            f"became {non_finite.fault['loss']}; try a lower learning rate.")
-    metrics, threshold = _best_epoch_scores(evaluation, recorder.history, monitor, qa_model)
+                 epochs=epochs, steps_per_epoch=steps_per_epoch,
+                 callbacks=run.callbacks(callbacks), verbose=verbose)
+    # Keras deleted its backup (backup/chief); a finished run leaves no empty folder.
+    remove_if_empty(run.backup_dir)
+    if run.non_finite.fault is not None:
+        raise TrainingError(f"training stopped at step {run.non_finite.fault['step']}: the "
+                            f"loss became {run.non_finite.fault['loss']}; try a lower "
+                            "learning rate.")
+    metrics, threshold = _best_epoch_scores(run.evaluation, run.recorder.history, monitor,
+                                            qa_model)
     qa_model.with_null_threshold(threshold)
     with open(os.path.join(run_dir, "validation.json"), "w") as f:
         json.dump({**metrics, "null_threshold": threshold}, f, indent=2)
     print(f"Validation: exact match {metrics['exact_match']:.2f}, F1 {metrics['f1']:.2f}; "
           f"outputs in {run_dir}")
-    return QATrainResult(qa_model, recorder.history, run_dir, metrics, threshold,
-                         recorder.train_seconds)
+    return QATrainResult(qa_model, run.recorder.history, run_dir, metrics, threshold,
+                         run.recorder.train_seconds)
+
+
+class _RunCallbacks:
+    """The callbacks of a :func:`train_qa` run, and its resume position: those of
+    :func:`tfbert.train` (early stopping, best checkpoint, backups, resume state, TensorBoard,
+    records) after :class:`SquadEvaluation`, whose per-epoch scores a resumed run reads back
+    from ``validation_epochs.json``."""
+
+    def __init__(self, run_dir, features, version, monitor, patience, steps_per_epoch, epochs,
+                 backup_steps):
+        self.start, history = resume_point(run_dir, steps_per_epoch, epochs)
+        scores_path = os.path.join(run_dir, "validation_epochs.json")
+        results = []
+        if self.start is not None and os.path.isfile(scores_path):
+            with open(scores_path) as f:
+                results = json.load(f)
+        self.evaluation = SquadEvaluation(features, version, scores_path, results)
+        self.recorder = RunRecorder(run_dir, history)
+        self.non_finite = StopOnNonFiniteLoss()
+        self.backup_dir = os.path.join(run_dir, "backup")
+        self.best_path = os.path.join(run_dir, "checkpoints", "best")
+        self.monitor, self.patience = monitor, patience
+        self.backup = backup_callbacks(self.backup_dir, steps_per_epoch, backup_steps)
+        self.run_dir = run_dir
+
+    def callbacks(self, extra):
+        mode = monitor_mode(self.monitor)
+        early_stopping = tf_keras.callbacks.EarlyStopping(
+            monitor=self.monitor, mode=mode, patience=self.patience,
+            restore_best_weights=True, verbose=1)
+        checkpoint = compat.weights_checkpoint(self.best_path, monitor=self.monitor,
+                                               mode=mode, save_best_only=True)
+        backup, on_signal = self.backup
+        return [
+            self.evaluation,     # first: the callbacks after it read val_f1 from the logs
+            early_stopping,
+            checkpoint,
+            # In train's order: early stopping's state first, then the backup's weights.
+            ResumeState(self.recorder.history, self.best_path, early_stopping, checkpoint,
+                        self.monitor),
+            backup,
+            self.non_finite,
+            tf_keras.callbacks.TensorBoard(os.path.join(self.run_dir, "logs"), profile_batch=0),
+            self.recorder,
+            on_signal,
+            *extra,
+        ]
 
 
 def _best_epoch_scores(evaluation, history, monitor, qa_model):

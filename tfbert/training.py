@@ -23,7 +23,7 @@ import os
 
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
-from tfbert.callbacks import BackupOnSignal, ResumeState, RunRecorder, StopOnNonFiniteLoss
+from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
 from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
@@ -214,6 +214,31 @@ def _build(data, model, config, strategy):
     return classifier
 
 
+def resume_point(run_dir, steps_per_epoch, epochs):
+    """``(start, history)`` of a run in ``run_dir``: where an interrupted run goes on
+    (``(epoch, step)`` from its backup, announced) and its recorded history; ``(None, {})``
+    when there is no backup to resume from. Shared by :func:`train` and
+    :func:`tfbert.qa_training.train_qa`.
+
+    Example::
+
+        start, history = resume_point("runs/imdb", steps_per_epoch=782, epochs=3)
+    """
+    backup_dir = os.path.join(run_dir, _RUN_FILES["backup"])
+    start = compat.backup_position(backup_dir, steps_per_epoch)
+    if start is None:
+        return None, {}
+    # Killed after the last step, before the backup was removed: nothing left to run.
+    start = min(start, (epochs - 1, steps_per_epoch))
+    print(f"Resuming the interrupted run saved in {backup_dir} at epoch {start[0] + 1}, step "
+          f"{start[1] + 1} (delete that folder to start over).")
+    history_path = os.path.join(run_dir, _RUN_FILES["history"])
+    if not os.path.isfile(history_path):
+        return start, {}
+    with open(history_path) as f:
+        return start, json.load(f)
+
+
 class _Plan:
     """Where a run's steps, files and resume position come from."""
 
@@ -231,17 +256,7 @@ class _Plan:
                               "--batch-size.")
         self.backup_dir = self.path("backup")
         self.best_path = os.path.join(self.path("checkpoints"), "best")
-        self.history = {}
-        self.start = compat.backup_position(self.backup_dir, self.steps_per_epoch)
-        if self.start is not None:
-            # Killed after the last step, before the backup was removed: nothing left to run.
-            self.start = min(self.start, (config.epochs - 1, self.steps_per_epoch))
-            print(f"Resuming the interrupted run saved in {self.backup_dir} at epoch "
-                  f"{self.start[0] + 1}, step {self.start[1] + 1} (delete that folder to start "
-                  "over).")
-            if os.path.isfile(self.path("history")):
-                with open(self.path("history")) as f:
-                    self.history = json.load(f)
+        self.start, self.history = resume_point(run_dir, self.steps_per_epoch, config.epochs)
 
     def path(self, kind):
         return os.path.join(self.run_dir, _RUN_FILES[kind])
@@ -269,8 +284,8 @@ class _Plan:
         checkpoint = compat.weights_checkpoint(self.best_path, monitor=config.monitor,
                                                mode=mode, save_best_only=True)
         self.non_finite = StopOnNonFiniteLoss()
-        backup = tf_keras.callbacks.BackupAndRestore(self.backup_dir, save_freq=max(1, min(
-            self.steps_per_epoch, config.backup_steps)))
+        backup, on_signal = backup_callbacks(self.backup_dir, self.steps_per_epoch,
+                                             config.backup_steps)
         return [
             self.early_stopping,
             checkpoint,
@@ -284,7 +299,7 @@ class _Plan:
             tf_keras.callbacks.TensorBoard(self.path("tensorboard"), profile_batch=0),
             self.recorder,
             # SIGTERM/SIGINT: a backup at the step under way (after the epoch's records).
-            BackupOnSignal(backup, self.backup_dir),
+            on_signal,
             *extra,
         ]
 

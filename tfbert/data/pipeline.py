@@ -18,7 +18,7 @@ import numpy as np
 
 from tfbert.errors import DataError
 
-__all__ = ["make_dataset", "length_order"]
+__all__ = ["make_dataset", "length_order", "epoch_stream"]
 
 
 def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42,
@@ -87,13 +87,29 @@ def make_dataset(split, preprocessor=None, batch_size=32, shuffle=False, seed=42
 
     if epochs is None or not shuffle:
         return batches(seed, reshuffle=True).prefetch(tf.data.AUTOTUNE)
+    return epoch_stream(lambda epoch_seed: batches(epoch_seed, reshuffle=False), seed, epochs,
+                        start).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_stream(batches, seed, epochs, start=(0, 0)):
+    """One dataset of ``epochs`` epochs, ``batches(epoch_seed)`` each (one epoch shuffled
+    with that seed, not reshuffled), from 0-based ``start=(epoch, batch)`` on. Each epoch's
+    order depends on ``seed`` and the epoch number alone, so a run resumed in a new process
+    at ``start`` sees exactly the batches it had left. Shared by :func:`make_dataset` and
+    :func:`tfbert.qa_training.qa_dataset`.
+
+    Example::
+
+        stream = epoch_stream(lambda s: ds.shuffle(1000, seed=s, reshuffle_each_iteration=False)
+                              .batch(32), seed=42, epochs=3, start=(1, 120))
+    """
     first_epoch, skip = start
     if not 0 <= first_epoch < epochs:
         raise ValueError(f"start epoch {first_epoch} is outside 0..{epochs - 1}")
-    stream = batches(_epoch_seed(seed, first_epoch), reshuffle=False).skip(skip)
+    stream = batches(_epoch_seed(seed, first_epoch)).skip(skip)
     for epoch in range(first_epoch + 1, epochs):
-        stream = stream.concatenate(batches(_epoch_seed(seed, epoch), reshuffle=False))
-    return stream.prefetch(tf.data.AUTOTUNE)
+        stream = stream.concatenate(batches(_epoch_seed(seed, epoch)))
+    return stream
 
 
 def _epoch_seed(seed, epoch):
