@@ -1,0 +1,114 @@
+"""Feature-based training (``freeze_encoder=True``): features computed once and cached,
+the cache keyed on settings and data, only the head trained, the export from raw strings."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import small_imdb
+
+
+def _train(data, tiny_model, run_dir, **settings):
+    from tfbert.training import train
+    settings = {"batch_size": 16, "seq_length": 32, "epochs": 3, **settings}
+    return train(data, model=tiny_model, run_dir=str(run_dir), freeze_encoder=True,
+                 verbose=0, **settings)
+
+
+@pytest.fixture(scope="module")
+def frozen(tiny_model, imdb_small, tmp_path_factory):
+    """One feature-based run, with the encoder's weights from before it, and its data."""
+    from tfbert.models import build_classifier
+    data = small_imdb(imdb_small)
+    before = [w.copy() for w in build_classifier(
+        tiny_model, seq_length=32).core.get_layer("encoder").get_weights()]
+    run_dir = tmp_path_factory.mktemp("runs") / "frozen"
+    return _train(data, tiny_model, run_dir), before, data
+
+
+def test_only_the_head_trains_and_the_full_classifier_uses_it(frozen):
+    from tfbert.features import cached_features, head_model
+    result, before, data = frozen
+    model = result.model
+    assert not model.config.trainable
+    after = model.core.get_layer("encoder").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert len(result.history["loss"]) >= 2 and os.path.isfile(result.files["curves"])
+    assert os.listdir(result.files["tensorboard"])
+    features, info = cached_features(model, data.validation,
+                                     os.path.join(result.run_dir, "features"), "validation")
+    assert info["reused"]
+    from_features = head_model(model)(features, training=False).numpy()
+    from_strings = model(np.array(data.validation.texts), training=False).numpy()
+    assert np.abs(from_features - from_strings).max() <= 1e-5
+    with open(result.files["config"]) as f:
+        config = json.load(f)
+    assert config["freeze_encoder"] is True
+    assert (config["learning_rate"], config["epochs"]) == (1e-3, 3)   # head-only lr, set epochs
+    assert config["classifier"]["trainable"] is False
+
+
+def test_features_are_reused_and_recomputed_when_settings_or_data_change(
+        frozen, tiny_model, tmp_path, capsys, monkeypatch):
+    import tfbert.features as features
+    result, _, data = frozen
+    folder = os.path.join(result.run_dir, "features")
+    calls = []
+    compute = features.compute_features
+    monkeypatch.setattr(features, "compute_features",
+                        lambda *args, **kw: calls.append(len(args[1])) or compute(*args, **kw))
+    files = sorted(os.listdir(folder))
+    mtimes = [os.path.getmtime(os.path.join(folder, f)) for f in files]
+    _train(data, tiny_model, result.run_dir, epochs=1)
+    assert calls == [] and "reused" in capsys.readouterr().out
+    assert sorted(os.listdir(folder)) == files
+    assert [os.path.getmtime(os.path.join(folder, f)) for f in files] == mtimes
+    _train(data, tiny_model, result.run_dir, epochs=1, seq_length=24)       # new settings
+    assert calls == [len(data.train), len(data.validation)]
+    changed = small_imdb(data)
+    changed.train = changed.train.take(slice(0, -16))                       # new data
+    _train(changed, tiny_model, result.run_dir, epochs=1, seq_length=24)
+    assert calls[2:] == [len(changed.train)]          # the validation split is unchanged
+    assert len(os.listdir(folder)) == 2               # stale files are removed
+
+
+def test_the_export_serves_the_trained_head(frozen, tmp_path):
+    from tfbert.export import export_model, load_model
+    result, _, data = frozen
+    path = export_model(result.model, str(tmp_path / "saved"), data.label_names)
+    texts = list(data.validation.texts[:8])
+    served = load_model(path).predict_proba(texts)
+    direct = result.classifier.predict_proba(texts)
+    assert np.abs(np.asarray(served) - np.asarray(direct)).max() <= 1e-5
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(truncation="chunks"), "truncation='chunks'"),
+    (dict(strategy="tpu"), "strategy='tpu'"),
+])
+def test_settings_that_make_no_sense_frozen_are_refused(settings, message):
+    from tfbert.config import TrainConfig
+    from tfbert.errors import TfbertError
+    with pytest.raises(TfbertError, match=message):
+        TrainConfig(freeze_encoder=True, **settings)
+
+
+def test_head_only_defaults_apply_only_when_unset():
+    from tfbert.config import TrainConfig
+    from tfbert.recommended import FINE_TUNING_EPOCHS, HEAD_ONLY_SETTINGS
+    frozen = TrainConfig(freeze_encoder=True)
+    assert (frozen.learning_rate, frozen.epochs) == (HEAD_ONLY_SETTINGS["learning_rate"],
+                                                     HEAD_ONLY_SETTINGS["epochs"])
+    assert TrainConfig(freeze_encoder=True, learning_rate=5e-3, epochs=7).epochs == 7
+    assert (TrainConfig().learning_rate, TrainConfig().epochs) == (None, FINE_TUNING_EPOCHS)
+
+
+def test_cli_freeze_encoder_with_chunks_is_one_line(capsys, tmp_path):
+    from tfbert.cli import main
+    table = tmp_path / "data.csv"
+    table.write_text("text,label\na,0\nb,1\n")
+    assert main(["train", "--freeze-encoder", "--truncation", "chunks",
+                 "--data", str(table)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "truncation='chunks'" in error[0]
