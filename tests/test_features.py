@@ -18,27 +18,28 @@ def _train(data, tiny_model, run_dir, **settings):
 
 @pytest.fixture(scope="module")
 def frozen(tiny_model, imdb_small, tmp_path_factory):
-    """One feature-based run, with the encoder's weights from before it, and its data."""
+    """One feature-based run, its data, and an untrained classifier of the same model read
+    at another seq_length (its encoder holds the weights from before training)."""
     from tfbert.models import build_classifier
     data = small_imdb(imdb_small)
-    before = [w.copy() for w in build_classifier(
-        tiny_model, seq_length=32).core.get_layer("encoder").get_weights()]
+    untrained = build_classifier(tiny_model, seq_length=24)
     run_dir = tmp_path_factory.mktemp("runs") / "frozen"
-    return _train(data, tiny_model, run_dir), before, data
+    return _train(data, tiny_model, run_dir), untrained, data
 
 
 def test_only_the_head_trains_and_the_full_classifier_uses_it(frozen):
     from tfbert.features import cached_features, head_model
-    result, before, data = frozen
+    result, untrained, data = frozen
     model = result.model
     assert not model.config.trainable
+    before = untrained.core.get_layer("encoder").get_weights()
     after = model.core.get_layer("encoder").get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert len(after) > 10 and all(np.array_equal(a, b) for a, b in zip(before, after))
     assert len(result.history["loss"]) >= 2 and os.path.isfile(result.files["curves"])
     assert os.listdir(result.files["tensorboard"])
     features, info = cached_features(model, data.validation,
                                      os.path.join(result.run_dir, "features"), "validation")
-    assert info["reused"]
+    assert info["reused"] and result.features["validation"]["path"] == info["path"]
     from_features = head_model(model)(features, training=False).numpy()
     from_strings = model(np.array(data.validation.texts), training=False).numpy()
     assert np.abs(from_features - from_strings).max() <= 1e-5
@@ -50,9 +51,9 @@ def test_only_the_head_trains_and_the_full_classifier_uses_it(frozen):
 
 
 def test_features_are_reused_and_recomputed_when_settings_or_data_change(
-        frozen, tiny_model, tmp_path, capsys, monkeypatch):
+        frozen, tiny_model, capsys, monkeypatch):
     import tfbert.features as features
-    result, _, data = frozen
+    result, untrained, data = frozen
     folder = os.path.join(result.run_dir, "features")
     calls = []
     compute = features.compute_features
@@ -60,27 +61,27 @@ def test_features_are_reused_and_recomputed_when_settings_or_data_change(
                         lambda *args, **kw: calls.append(len(args[1])) or compute(*args, **kw))
     files = sorted(os.listdir(folder))
     mtimes = [os.path.getmtime(os.path.join(folder, f)) for f in files]
-    _train(data, tiny_model, result.run_dir, epochs=1)
-    assert calls == [] and "reused" in capsys.readouterr().out
+    capsys.readouterr()
+    _train(data, tiny_model, result.run_dir, epochs=1)          # the same settings and data
+    assert calls == [] and capsys.readouterr().out.count("reused") == 2
     assert sorted(os.listdir(folder)) == files
     assert [os.path.getmtime(os.path.join(folder, f)) for f in files] == mtimes
-    _train(data, tiny_model, result.run_dir, epochs=1, seq_length=24)       # new settings
-    assert calls == [len(data.train), len(data.validation)]
-    changed = small_imdb(data)
-    changed.train = changed.train.take(slice(0, -16))                       # new data
-    _train(changed, tiny_model, result.run_dir, epochs=1, seq_length=24)
-    assert calls[2:] == [len(changed.train)]          # the validation split is unchanged
-    assert len(os.listdir(folder)) == 2               # stale files are removed
+    _, info = features.cached_features(untrained, data.train, folder, "train")  # seq_length 24
+    assert calls == [len(data.train)] and not info["reused"]
+    changed = data.train.take(slice(0, -16))                                  # other texts
+    _, info = features.cached_features(result.model, changed, folder, "train")
+    assert calls[1:] == [len(changed)] and not info["reused"]
+    assert sorted(os.listdir(folder)) == sorted([os.path.basename(info["path"]), files[1]])
 
 
-def test_the_export_serves_the_trained_head(frozen, tmp_path):
-    from tfbert.export import export_model, load_model
+def test_the_export_takes_raw_strings_and_matches(frozen, tmp_path):
+    import tfbert
     result, _, data = frozen
-    path = export_model(result.model, str(tmp_path / "saved"), data.label_names)
-    texts = list(data.validation.texts[:8])
-    served = load_model(path).predict_proba(texts)
-    direct = result.classifier.predict_proba(texts)
-    assert np.abs(np.asarray(served) - np.asarray(direct)).max() <= 1e-5
+    # export_model reloads the SavedModel and refuses it unless its probabilities equal the
+    # model's (<= 1e-5) on these texts; the first test ties the model to head(features).
+    path = tfbert.export_model(result.model, str(tmp_path / "saved"), data.label_names,
+                               check_texts=list(data.validation.texts[:8]))
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
 @pytest.mark.parametrize("settings, message", [
