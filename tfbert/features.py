@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import time
+import weakref
 
 import numpy as np
 
@@ -66,11 +67,9 @@ def compute_features(model, texts, pairs=None, batch_size=PREDICT_BATCH_SIZE, pr
     order. ``progress``: a progress bar (default: for 2,048 texts or more)."""
     texts = [str(t) for t in texts]
     pairs = None if pairs is None else [str(t) for t in pairs]
-    segments = 1 if pairs is None else 2
-    # One traced graph for every batch shape: eager Keras calls are several times slower.
-    batch = tf.function(lambda *parts: model(list(parts) if segments == 2 else parts[0],
-                                             training=False),
-                        input_signature=[tf.TensorSpec([None], tf.string)] * segments)
+    if not texts:
+        return np.zeros((0, int(model.output.shape[-1])), np.float32)
+    batch = _traced(model, 1 if pairs is None else 2)
     order = length_order(texts, pairs)
     starts = range(0, len(texts), batch_size)
     if progress if progress is not None else len(texts) >= _SHOW_PROGRESS_FROM:
@@ -79,23 +78,35 @@ def compute_features(model, texts, pairs=None, batch_size=PREDICT_BATCH_SIZE, pr
     chunks = []
     for start in starts:
         rows = order[start:start + batch_size]
-        parts = [tf.constant([column[i] for i in rows])
-                 for column in (texts, pairs)[:segments]]
-        chunks.append(batch(*parts).numpy())
-    if not chunks:
-        return np.zeros((0, int(model.output.shape[-1])), np.float32)
+        chunks.append(batch(*[tf.constant([column[i] for i in rows])
+                              for column in (texts, pairs) if column is not None]).numpy())
     return np.concatenate(chunks)[np.argsort(order)].astype(np.float32)
+
+
+_TRACED = weakref.WeakKeyDictionary()      # feature model -> its traced batch function
+_MODELS = weakref.WeakKeyDictionary()      # classifier -> its feature model
+
+
+def _traced(model, segments):
+    """One traced graph for every batch (each cut to its own longest text), made once per
+    model: eager Keras calls are several times slower, and tracing takes seconds."""
+    if model not in _TRACED:
+        held = weakref.ref(model)           # the cache must not keep its key alive
+        _TRACED[model] = tf.function(
+            lambda *parts: held()(list(parts) if segments == 2 else parts[0], training=False),
+            input_signature=[tf.TensorSpec([None], tf.string)] * segments)
+    return _TRACED[model]
 
 
 def _encoder_fingerprint(classifier):
     """A hash of what makes the features: handles, settings, dtype policy and the encoder's
     weights themselves (a fine-tuned or reconverted encoder gets new features)."""
-    config = classifier.config
+    config, encoder = classifier.config, classifier.core.get_layer("encoder")
     digest = hashlib.sha256(json.dumps(
         [config.model, config.encoder, config.preprocess, config.pooling, config.seq_length,
          config.truncation, config.head_share, config.num_segments, config.rebuild_encoder,
-         tf_keras.mixed_precision.global_policy().name]).encode())
-    for variable in classifier.core.get_layer("encoder").weights:
+         str(getattr(encoder, "compute_dtype", None))]).encode())
+    for variable in encoder.weights:
         digest.update(variable.name.encode())
         digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
     return digest.hexdigest()
@@ -124,8 +135,9 @@ def cached_features(classifier, split, folder, name, batch_size=PREDICT_BATCH_SI
     if reused:
         features = np.load(path)
     else:
-        features = compute_features(feature_model(classifier), split.texts, split.pairs,
-                                    batch_size)
+        if classifier not in _MODELS:
+            _MODELS[classifier] = feature_model(classifier)
+        features = compute_features(_MODELS[classifier], split.texts, split.pairs, batch_size)
         os.makedirs(folder, exist_ok=True)
         partial = f"{path}.{os.getpid()}.partial"
         with open(partial, "wb") as f:
@@ -177,7 +189,7 @@ def fit_head(classifier, plan, optimizer, callbacks=(), verbose="auto"):
         head.compile(optimizer=optimizer(), loss=data.task.loss(data.num_classes),
                      metrics=data.task.metrics(data.num_classes),
                      jit_compile=config.jit_compile)
-    plan.recorder = RunRecorder(plan.run_dir, {})
+    plan.recorder = RunRecorder(plan.run_dir, {}, plot_each_epoch=False)   # epochs of ~1 s
     plan.early_stopping = tf_keras.callbacks.EarlyStopping(
         monitor=config.monitor, mode=monitor_mode(config.monitor), patience=config.patience,
         restore_best_weights=True, verbose=1)
