@@ -24,6 +24,8 @@ Examples::
     python benchmarks/features.py sst2 --max-train 2000 --rows finetune
     python benchmarks/features.py sst2 --rows features logreg finetune   # full 67k: hours
     python benchmarks/features.py trec --rows finetune
+    python benchmarks/features.py sst2 --max-train 2000 --grid     # the head-only defaults
+    python benchmarks/features.py trec --grid
     python benchmarks/features.py --table
 """
 import argparse
@@ -39,6 +41,7 @@ from accuracy import TASKS, load
 from records import REPO, RESULTS_FOLDER, append_record, read_records, replace_section
 
 RESULTS = os.path.join(RESULTS_FOLDER, "features.jsonl")
+GRID = os.path.join(RESULTS_FOLDER, "features_grid.jsonl")
 MODEL = "all-minilm-l6-v2"
 ROWS = ("features", "logreg", "finetune")
 
@@ -118,6 +121,44 @@ def run(args):
         print(json.dumps(record), flush=True)
 
 
+def grid(args):
+    """The head-only defaults' measurement: the head (dropout 0.1 + dense, AdamW with warmup
+    and linear decay, batch 32, early stopping on val_loss) fitted on the cached features for
+    each learning rate x epochs x patience; one record each in features_grid.jsonl."""
+    from tfbert._tf import tf, tf_keras
+    from tfbert.features import FEATURES_FOLDER, cached_features
+    from tfbert.models import build_classifier
+    from tfbert.training import create_optimizer
+    data = load(args.task, args.max_train, args.seed)
+    classifier = build_classifier(MODEL, label_names=data.label_names, trainable=False)
+    folder = os.path.join(_run_dir(args, "features"), FEATURES_FOLDER)
+    x = {name: cached_features(classifier, data.split(name), folder, name)[0]
+         for name in ("train", "validation", "test")}
+    y = {name: data.split(name).labels for name in x}
+    task, k = data.task, data.num_classes
+    for lr, epochs, patience in [(lr, e, p) for lr in (1e-3, 3e-3, 1e-2) for e in (20, 50)
+                                 for p in (2, 5)]:
+        tf_keras.utils.set_random_seed(args.seed)
+        features = tf_keras.Input((x["train"].shape[1],))
+        head = tf_keras.Model(features, tf_keras.layers.Dense(task.head_units(k))(
+            tf_keras.layers.Dropout(0.1)(features)))
+        head.compile(create_optimizer(lr, len(y["train"]), 32, epochs), task.loss(k),
+                     task.metrics(k))
+        stop = tf_keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+        history = head.fit(tf.data.Dataset.from_tensor_slices((x["train"], y["train"]))
+                           .shuffle(len(y["train"]), seed=args.seed).batch(32),
+                           validation_data=(x["validation"], y["validation"]), epochs=epochs,
+                           callbacks=[stop], verbose=0).history
+        test = head.evaluate(x["test"], y["test"], verbose=0, return_dict=True)
+        record = {"task": args.task, "n": str(args.max_train or "all"), "lr": lr,
+                  "epochs": epochs, "patience": patience, "epochs_run": len(history["loss"]),
+                  "best_epoch": stop.best_epoch + 1,
+                  "val_loss": round(min(history["val_loss"]), 4),
+                  "test_acc": round(test["accuracy"], 4)}
+        append_record(GRID, record)
+        print(json.dumps(record), flush=True)
+
+
 def _seconds(value):
     return "" if value is None else f"{value / 60:.1f} min" if value >= 120 else f"{value:.0f} s"
 
@@ -140,6 +181,14 @@ def table():
                     f"{names[r['approach']]} | **{r['accuracy']:.4f}** | {features} | "
                     f"{_seconds(r['fit_s'])} | {_seconds(r['total_s'])} | {epochs} | {rate} "
                     f"| {r.get('note') or ''} |")
+    rows += ["", "Head-only settings on the cached features (`--grid`; val_loss picks, test "
+             "accuracy shown; epochs run / best epoch):", "",
+             "| task | lr | epochs | patience | epochs run / best | val loss | test accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    for r in read_records(GRID) if os.path.exists(GRID) else []:
+        rows.append(f"| {r['task']} ({r['n']}) | {r['lr']:g} | {r['epochs']} | {r['patience']} "
+                    f"| {r['epochs_run']} / {r['best_epoch']} | {r['val_loss']:.4f} | "
+                    f"{r['test_acc']:.4f} |")
     replace_section("features", "\n".join(rows))
     print("\n".join(rows))
 
@@ -157,9 +206,13 @@ def main():
     parser.add_argument("--patience", type=int, help="override the default")
     parser.add_argument("--note", default="")
     parser.add_argument("--table", action="store_true", help="rewrite BENCHMARKS.md's section")
+    parser.add_argument("--grid", action="store_true", help="head-only learning rate x epochs "
+                        "x patience on the cached features (run the features row first)")
     args = parser.parse_args()
     if args.table:
         return table()
+    if args.grid and args.task:
+        return grid(args)
     if not args.task:
         parser.error("give a task, or --table")
     run(args)

@@ -46,7 +46,9 @@ def test_only_the_head_trains_and_the_full_classifier_uses_it(frozen):
     with open(result.files["config"]) as f:
         config = json.load(f)
     assert config["freeze_encoder"] is True
-    assert (config["learning_rate"], config["epochs"]) == (1e-3, 3)   # head-only lr, set epochs
+    from tfbert.recommended import HEAD_ONLY_SETTINGS
+    assert (config["learning_rate"], config["epochs"]) == (HEAD_ONLY_SETTINGS["learning_rate"],
+                                                           3)     # the head-only lr, epochs set
     assert config["classifier"]["trainable"] is False
 
 
