@@ -174,9 +174,8 @@ def table():
         epochs = f"{r['epochs_run']}/{r['epochs']}" if "epochs" in r else ""
         rate = f"{r['learning_rate']:g}" if r.get("learning_rate") else (
             f"C={r['C']:g}" if "C" in r else "")
-        features = _seconds(r["feature_s"]) if r["feature_s"] else "—"
-        if r.get("features_reused"):
-            features += " (cached)"
+        features = ("cached" if r.get("features_reused") else
+                    _seconds(r["feature_s"]) if r["feature_s"] else "—")
         rows.append(f"| {r['task']} | {r['split']} | {r['train_examples']:,} | "
                     f"{names[r['approach']]} | **{r['accuracy']:.4f}** | {features} | "
                     f"{_seconds(r['fit_s'])} | {_seconds(r['total_s'])} | {epochs} | {rate} "
