@@ -15,7 +15,7 @@ here *is* the full classifier's head: the export still takes raw strings.
 Example::
 
     result = tfbert.train(data, model="all-minilm-l6-v2", freeze_encoder=True,
-                          run_dir="runs/sst2-features")      # lr 1e-3, up to 30 epochs
+                          run_dir="runs/sst2-features")      # lr 3e-3, up to 50 epochs
     features, info = cached_features(result.model, data.test, "runs/sst2-features/features",
                                      "test")                   # e.g. for scikit-learn
 """
