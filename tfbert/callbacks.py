@@ -35,8 +35,11 @@ class RunRecorder(tf_keras.callbacks.Callback):
         recorder.history["val_loss"], recorder.history["steps"]["loss"]
     """
 
-    def __init__(self, run_dir, history=None, step_interval=None):
+    def __init__(self, run_dir, history=None, step_interval=None, plot_each_epoch=True):
+        """``plot_each_epoch=False``: draw the curves once, when training ends (for epochs
+        shorter than the second a plot takes, such as a head's on cached features)."""
         super().__init__()
+        self.plot_each_epoch = plot_each_epoch
         self.run_dir = run_dir
         self.history = history or {}
         self.step_interval = step_interval
@@ -80,6 +83,14 @@ class RunRecorder(tf_keras.callbacks.Callback):
             values.append(float(value))
         with open(os.path.join(self.run_dir, "history.json"), "w") as f:
             json.dump(self.history, f, indent=2)
+        if self.plot_each_epoch:
+            self._plot()
+
+    def on_train_end(self, logs=None):
+        if not self.plot_each_epoch:
+            self._plot()
+
+    def _plot(self):
         plot_history(self.history, os.path.join(self.run_dir, "training_curves.png"))
 
 

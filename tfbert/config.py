@@ -16,7 +16,7 @@ import json
 import math
 
 from tfbert.errors import TfbertError
-from tfbert.recommended import RECOMMENDED_KEYS
+from tfbert.recommended import FINE_TUNING_EPOCHS, HEAD_ONLY_SETTINGS, RECOMMENDED_KEYS
 from tfbert.registry import DEFAULT_MODEL
 
 __all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
@@ -65,10 +65,14 @@ class TrainConfig:
 
     model: str = _setting(DEFAULT_MODEL, "model name (`tfbert models`) or a folder with "
                           "preprocess/ and encoder/", metavar="NAME|DIR")
-    epochs: int = _setting(5, "passes over the training data")
+    epochs: int | None = _setting(None, f"passes over the training data (default: "
+                                  f"{FINE_TUNING_EPOCHS}; {HEAD_ONLY_SETTINGS['epochs']} with "
+                                  "--freeze-encoder)", type=int)
     batch_size: int = _setting(32, "examples per training step")
     learning_rate: float | None = _setting(None, "peak learning rate of AdamW (default: the "
-                                           "model's recommendation, `tfbert models`)",
+                                           "model's recommendation, `tfbert models`; "
+                                           f"{HEAD_ONLY_SETTINGS['learning_rate']:g} with "
+                                           "--freeze-encoder)",
                                            type=float)
     warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
                                       "rate up")
@@ -116,10 +120,22 @@ class TrainConfig:
                                "first and last included), which bounds memory per batch")
     chunk_pooling: str = _setting("mean", "chunks: how the windows' logits are combined",
                                   choices=CHUNK_POOLINGS)
+    freeze_encoder: bool = _setting(
+        False, "feature-based training: compute each text's pooled features once with the "
+        "frozen encoder (cached in RUN_DIR/features), then train only the dropout + dense head "
+        "on them, far faster; the export still takes raw strings. Head-only defaults apply "
+        "to --learning-rate and --epochs left unset; no backups (a rerun reuses the cache)")
 
     def __post_init__(self):
         check_long_text(self.truncation, self.head_share, self.stride, self.max_chunks,
                         self.chunk_pooling, self.seq_length)
+        if self.freeze_encoder:
+            _check_frozen(self)
+            if self.learning_rate is None:      # head-only defaults, recorded as what ran
+                self.learning_rate = HEAD_ONLY_SETTINGS["learning_rate"]
+        if self.epochs is None:
+            self.epochs = HEAD_ONLY_SETTINGS["epochs"] if self.freeze_encoder \
+                else FINE_TUNING_EPOCHS
         for name in ("epochs", "batch_size", "backup_steps"):
             if getattr(self, name) < 1:
                 raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
@@ -193,6 +209,18 @@ def check_long_text(truncation, head_share, stride, max_chunks, chunk_pooling, s
         raise TfbertError(f"stride {stride} must be smaller than the window of {window} tokens "
                           f"(seq_length {seq_length} - 2), so that the windows overlap.")
     return stride
+
+
+def _check_frozen(config):
+    """Refuse settings that have no meaning when only the head trains on cached features."""
+    if config.truncation == "chunks":
+        raise TfbertError("freeze_encoder: truncation='chunks' pools each window's logits, so "
+                          "a text has no one feature vector to cache; use truncation 'head', "
+                          "'tail' or 'head+tail', or fine-tune.")
+    if config.strategy in ("tpu", "multiworker"):
+        raise TfbertError(f"freeze_encoder: strategy={config.strategy!r} is not supported; the "
+                          "features are computed and the head trained by this process alone "
+                          "(use strategy 'auto', 'mirrored' or 'default').")
 
 
 def _check_optimizer_settings(config):

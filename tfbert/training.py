@@ -48,6 +48,7 @@ class TrainResult:
     train_seconds: float
     examples_per_second: float
     thresholds: list | None = None
+    features: dict | None = None    # freeze_encoder: per split, the cache path, reused, seconds
 
     @property
     def files(self):
@@ -117,8 +118,11 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
             (a name or a ``tf.distribute.Strategy``), ``backup_steps``,
             ``deterministic`` (op determinism, on for the rest of the process),
             ``jit_compile``, ``mixed_precision`` (``None``, ``"mixed_float16"``,
-            ``"mixed_bfloat16"`` or ``"auto"``) and ``rebuild_encoder`` (unset: rebuilt
-            whenever that is proven exact).
+            ``"mixed_bfloat16"`` or ``"auto"``), ``rebuild_encoder`` (unset: rebuilt
+            whenever that is proven exact) and ``freeze_encoder`` (feature-based: each
+            text's pooled features computed once and cached in ``run_dir/features``, then
+            only the head trained, with the head-only defaults
+            :data:`~tfbert.recommended.HEAD_ONLY_SETTINGS`; see :mod:`tfbert.features`).
     """
     strategy = settings.pop("strategy", "auto")
     if isinstance(model, tf_keras.Model):
@@ -143,14 +147,23 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
         strategy = select_strategy(strategy)
     print(f"Training {config.model} on {len(data.train):,} examples "
           f"({len(data.validation):,} for validation) with {describe(strategy)}.")
+    if config.freeze_encoder:
+        print(f"Encoder frozen: only the head trains, on features cached in {run_dir}/features "
+              f"(learning rate {config.learning_rate:g}, up to {config.epochs} epochs).")
     classifier = _build(data, model, config, strategy)
     config = dataclasses.replace(config, rebuild_encoder=classifier.config.rebuild_encoder,
                                  stride=classifier.config.stride)
     plan = _Plan(data, config, strategy, run_dir)
-    datasets = plan.datasets(classifier)
-    fit_callbacks = plan.callbacks(callbacks)
     _write_config(run_dir, config, classifier, data)
-    _fit(classifier, datasets, plan, fit_callbacks, verbose)
+    if config.freeze_encoder:       # feature-based: the head alone, on cached features
+        from tfbert.features import fit_head
+        fit_head(classifier, plan, lambda: create_optimizer(
+            config.learning_rate, len(data.train), config.batch_size, config.epochs,
+            config.warmup_fraction), callbacks, verbose)
+        if plan.non_finite.fault is not None:
+            raise _non_finite_error(classifier, plan)
+    else:
+        _fit(classifier, plan.datasets(classifier), plan, plan.callbacks(callbacks), verbose)
     return _finish(data, classifier, config, plan)
 
 
@@ -201,6 +214,7 @@ def _build(data, model, config, strategy):
                                           seq_length=config.seq_length, pooling=config.pooling,
                                           task=task, text_pairs=data.text_pairs,
                                           rebuild_encoder=config.rebuild_encoder,
+                                          trainable=not config.freeze_encoder,
                                           label_names=data.label_names,
                                           **{name: getattr(config, name)
                                              for name in LONG_TEXT_SETTINGS})
@@ -362,7 +376,7 @@ def _finish(data, classifier, config, plan):
             json.dump(dict(zip(data.label_names, thresholds)), f, indent=2)
         print(f"Per-label thresholds tuned on the validation split: {plan.path('thresholds')}")
     return TrainResult(classifier, recorder.history, plan.run_dir, list(data.label_names),
-                       config, seconds, speed, thresholds)
+                       config, seconds, speed, thresholds, getattr(plan, "features", None))
 
 
 def resolve_precision(mixed_precision, strategy):
