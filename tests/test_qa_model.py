@@ -202,6 +202,18 @@ def test_trained_model_answers_and_abstains(trained_qa):
     assert [a.score for a in again] == pytest.approx([g.score for g in got], abs=1e-4)
 
 
+def test_window_logits_is_one_graph_equal_to_the_eager_model(trained_qa):
+    data, result = trained_qa
+    model = result.model
+    features = model.features(data.validation[:6])
+    eager = model(features.inputs, training=False).numpy()
+    real = features.inputs["input_mask"] == 1
+    for batch_size in (64, 4, 3):        # batches cut to different lengths
+        np.testing.assert_allclose(model.window_logits(features, batch_size)[real],
+                                   eager[real], atol=1e-4)
+    assert model._forward().experimental_get_tracing_count() == 1
+
+
 def test_evaluate_qa_reports_worst_answers(trained_qa, tmp_path):
     from tfbert.qa_training import evaluate_qa
     data, result = trained_qa
@@ -228,3 +240,6 @@ def test_span_head_on_the_tf_hub_encoder_layer(tiny_model):
     padding = features.inputs["input_mask"] == 0
     assert padding.any() and (logits[padding] < -1e3).all()
     assert np.isfinite(logits[~padding]).all() and (np.abs(logits[~padding]) < 100).all()
+    # window_logits runs one compiled graph: the same logits as the eager call.
+    np.testing.assert_allclose(model.window_logits(features)[~padding], logits[~padding],
+                               atol=1e-4)
