@@ -214,6 +214,20 @@ def test_window_logits_is_one_graph_equal_to_the_eager_model(trained_qa):
     assert model._forward().experimental_get_tracing_count() == 1
 
 
+def test_validation_loss_is_what_a_keras_validation_pass_gives(trained_qa):
+    # train_qa logs val_loss and the accuracies from SquadEvaluation's logits, not from a
+    # second pass (fit's validation_data): they must equal what that pass would log.
+    from tfbert.qa_training import qa_dataset
+    data, result = trained_qa
+    with open(os.path.join(result.run_dir, "history.json")) as f:
+        history = json.load(f)
+    features = result.model.features(data.validation)
+    keras = result.model.evaluate(qa_dataset(features, 8), return_dict=True, verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(keras["loss"], rel=1e-4)
+    for name in ("start_accuracy", "end_accuracy"):
+        assert history[f"val_{name}"][-1] == pytest.approx(keras[name], abs=1e-6)
+
+
 def test_evaluate_qa_reports_worst_answers(trained_qa, tmp_path):
     from tfbert.qa_training import evaluate_qa
     data, result = trained_qa

@@ -9,7 +9,8 @@ stopping with the best epoch's weights restored, the best weights checkpointed,
 TensorBoard logs, ``history.json`` and the training curves
 (:class:`~tfbert.callbacks.RunRecorder`), a NaN loss stopping at once. After each
 epoch :class:`SquadEvaluation` answers the validation questions and logs the
-official ``val_exact_match`` and ``val_f1``, so the best epoch is chosen by F1
+official ``val_exact_match`` and ``val_f1`` (and, from the same logits, ``val_loss``
+and the start/end accuracies: one pass over the validation windows, not two), so the best epoch is chosen by F1
 (``monitor="val_f1"``, the default). For SQuAD 2.0 data the null threshold is
 then tuned on the validation questions.
 
@@ -42,7 +43,8 @@ from tfbert.tasks import get_task, monitor_mode
 from tfbert.tasks.question_answering import best_answers
 from tfbert.training import create_optimizer
 
-__all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset"]
+__all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset",
+           "window_scores"]
 
 TASK = get_task("question-answering")
 
@@ -81,8 +83,9 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         self.golds = gold_answers(features.examples)
         self.results = []     # (metrics, null threshold) of each epoch
 
-    def scores(self, model):
-        answers = best_answers(self.features, model.window_logits(self.features),
+    def scores(self, model, logits=None):
+        logits = model.window_logits(self.features) if logits is None else logits
+        answers = best_answers(self.features, logits,
                                model.config.n_best, model.config.max_answer_length)
         predictions = {a.qid: a.answer for a in answers}
         metrics = TASK.compute_metrics(self.golds, predictions, version=self.version)
@@ -96,11 +99,31 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         return metrics, threshold
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics, threshold = self.scores(self.model)
+        logits = self.model.window_logits(self.features)
+        metrics, threshold = self.scores(self.model, logits)
         self.results.append((metrics, threshold))
         if logs is not None:
+            logs.update(window_scores(self.features, logits))
             logs["val_exact_match"] = metrics["exact_match"]
             logs["val_f1"] = metrics["f1"]
+
+
+def window_scores(features, logits):
+    """``val_loss`` (the mean of the start and end cross-entropies) and
+    ``val_start_accuracy``/``val_end_accuracy`` of the windows, from the logits
+    :class:`SquadEvaluation` computes anyway: what a Keras validation pass would log,
+    without a second pass over the validation windows."""
+    logits = np.asarray(logits, np.float64)
+    gold = np.stack([features.start_positions, features.end_positions], axis=1)
+    rows, scores, losses = np.arange(len(gold)), {}, []
+    for which, name in enumerate(TASK.metric_names):
+        z = logits[..., which]
+        top = z.max(axis=1)
+        log_norm = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        losses.append(log_norm - z[rows, gold[:, which]])
+        scores[f"val_{name}"] = float(np.mean(z.argmax(axis=1) == gold[:, which]))
+    scores["val_loss"] = float(np.mean((losses[0] + losses[1]) / 2))
+    return scores
 
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
@@ -153,8 +176,9 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     _write_config(run_dir, qa_model, data, locals_=dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, patience=patience, monitor=monitor, seed=seed))
+    # No validation_data: SquadEvaluation logs val_loss and the accuracies from its own
+    # pass over the validation windows.
     qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed),
-                 validation_data=qa_dataset(validation_features, batch_size),
                  epochs=epochs, steps_per_epoch=math.ceil(len(train_features) / batch_size),
                  callbacks=fit_callbacks, verbose=verbose)
     if non_finite.fault is not None:
