@@ -33,7 +33,7 @@ Stride: tfbert's ``doc_stride`` is the distance between window starts (BERT's
 
 The issue's benchmark (about 65 minutes on 2 idle cores; see BENCHMARKS.md)::
 
-    python benchmarks/qa_hf.py --train-articles 36 --max-questions 1800 --epochs 1 \\
+    python benchmarks/qa_hf.py --train-articles 36 --max-questions 3600 --epochs 1 \\
         --seq-length 256 --doc-stride 128 --eval-articles 12 --eval-questions 1000 --table
 
 A quick check of the whole path (a few minutes)::
@@ -296,7 +296,7 @@ def table(records):
     """BENCHMARKS.md's ``qa`` section: every side-by-side record, newest last."""
     rows = [r for r in records if r.get("peer") == "hf"]
     lines = [
-        "Reproduce: `python benchmarks/qa_hf.py --train-articles 36 --max-questions 1800 "
+        "Reproduce: `python benchmarks/qa_hf.py --train-articles 36 --max-questions 3600 "
         "--epochs 1 --seq-length 256 --doc-stride 128 --eval-articles 12 --eval-questions 1000 "
         "--table` (records in `benchmarks/qa.jsonl`). Both systems train all-MiniLM-L6-v2 on "
         "the same questions of the dev-v1.1 file's first articles and are scored with the "
@@ -339,7 +339,7 @@ def parse_args(argv=None):
     add("--data", default=SQUAD)
     add("--train-articles", type=int, default=36)
     add("--eval-articles", type=int, default=12)
-    add("--max-questions", type=int, default=1800)
+    add("--max-questions", type=int, default=3600)
     add("--eval-questions", type=int, default=1000)
     add("--validation-questions", type=int, default=50)
     add("--epochs", type=int, default=1)
