@@ -254,7 +254,7 @@ def run_hf(train, held_out, args):
     start = time.perf_counter()
     predictions = hf_predict(model, tokenizer, held_out, args)
     answer_s = time.perf_counter() - start
-    metrics = squad_scores(gold_answers(held_out), predictions)
+    metrics = squad_scores(predictions, gold_answers(held_out))
     out = dict(train_windows=windows, train_seconds=round(train_s, 1),
                train_windows_per_second=round(windows * args.epochs / train_s, 2),
                exact_match=round(metrics["exact_match"], 2), f1=round(metrics["f1"], 2),
@@ -278,8 +278,8 @@ def hf_pipeline(model, tokenizer, held_out, args):
                  batch_size=args.infer_batch_size)
     pipeline_s = time.perf_counter() - start
     answers = answers if isinstance(answers, list) else [answers]
-    piped = squad_scores(gold_answers(held_out),
-                         {e.qid: a["answer"] for e, a in zip(held_out, answers)})
+    piped = squad_scores({e.qid: a["answer"] for e, a in zip(held_out, answers)},
+                         gold_answers(held_out))
     return {"pipeline_f1": round(piped["f1"], 2),
             "pipeline_questions_per_second": round(len(held_out) / pipeline_s, 2)}
 
