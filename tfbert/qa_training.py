@@ -77,9 +77,10 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
     ``val_f1`` (official SQuAD scores, percent; for 2.0 data, the best over null thresholds,
     as the official script's ``final_f1``)."""
 
-    def __init__(self, features, version):
+    def __init__(self, features, version, recorder=None):
         super().__init__()
         self.features, self.version = features, version
+        self.recorder = recorder   # a RunRecorder whose training clock stops before the pass
         self.golds = gold_answers(features.examples)
         self.results = []     # (metrics, null threshold) of each epoch
 
@@ -99,6 +100,8 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         return metrics, threshold
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.recorder is not None:     # as a Keras validation pass would: not training time
+            self.recorder.on_test_begin()
         logits = self.model.window_logits(self.features)
         metrics, threshold = self.scores(self.model, logits)
         self.results.append((metrics, threshold))
@@ -158,8 +161,8 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     optimizer = create_optimizer(learning_rate, len(train_features), batch_size, epochs,
                                  warmup_fraction)
     qa_model.compile(optimizer=optimizer, loss=TASK.loss(), metrics=TASK.metrics())
-    evaluation = SquadEvaluation(validation_features, data.version)
     recorder = RunRecorder(run_dir)
+    evaluation = SquadEvaluation(validation_features, data.version, recorder)
     non_finite = StopOnNonFiniteLoss()
     best_path = os.path.join(run_dir, "checkpoints", "best")
     mode = monitor_mode(monitor)
