@@ -203,6 +203,32 @@ def test_trained_model_answers_and_abstains(trained_qa):
     assert [a.score for a in again] == pytest.approx([g.score for g in got], abs=1e-4)
 
 
+def test_window_logits_is_one_graph_equal_to_the_eager_model(trained_qa):
+    data, result = trained_qa
+    model = result.model
+    features = model.features(data.validation[:6])
+    eager = model(features.inputs, training=False).numpy()
+    real = features.inputs["input_mask"] == 1
+    for batch_size in (64, 4, 3):        # batches cut to different lengths
+        np.testing.assert_allclose(model.window_logits(features, batch_size)[real],
+                                   eager[real], atol=1e-4)
+    assert model._forward().experimental_get_tracing_count() == 1
+
+
+def test_validation_loss_is_what_a_keras_validation_pass_gives(trained_qa):
+    # train_qa logs val_loss and the accuracies from SquadEvaluation's logits, not from a
+    # second pass (fit's validation_data): they must equal what that pass would log.
+    from tfbert.qa_training import qa_dataset
+    data, result = trained_qa
+    with open(os.path.join(result.run_dir, "history.json")) as f:
+        history = json.load(f)
+    features = result.model.features(data.validation)
+    keras = result.model.evaluate(qa_dataset(features, 8), return_dict=True, verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(keras["loss"], rel=1e-4)
+    for name in ("start_accuracy", "end_accuracy"):
+        assert history[f"val_{name}"][-1] == pytest.approx(keras[name], abs=1e-6)
+
+
 def test_evaluate_qa_reports_worst_answers(trained_qa, tmp_path):
     from tfbert.qa_training import evaluate_qa
     data, result = trained_qa
@@ -231,6 +257,9 @@ def test_span_head_on_the_tf_hub_encoder_layer(tiny_model):
     padding = features.inputs["input_mask"] == 0
     assert padding.any() and (logits[padding] < -1e3).all()
     assert np.isfinite(logits[~padding]).all() and (np.abs(logits[~padding]) < 100).all()
+    # window_logits runs one compiled graph: the same logits as the eager call.
+    np.testing.assert_allclose(model.window_logits(features)[~padding], logits[~padding],
+                               atol=1e-4)
 
 
 

@@ -110,12 +110,19 @@ class QAModel(tf_keras.Model):
         for i in range(0, len(features), batch_size):
             batch = {k: v[i:i + batch_size] for k, v in inputs.items()}
             length = max(int(batch["input_mask"].sum(axis=1).max()), 1)
-            logits = self(_cut(batch, length), training=False).numpy()
+            logits = self._forward()(_cut(batch, length)).numpy()
             padded = np.full((logits.shape[0], inputs["input_mask"].shape[1], 2), -1e4,
                              np.float32)
             padded[:, :length] = logits
             out.append(padded)
         return np.concatenate(out) if out else np.zeros((0, self.config.seq_length, 2))
+
+    def _forward(self):
+        """The inference pass as one graph for any batch and length (called eagerly, the
+        model runs op by op, about twice as slow on CPU)."""
+        if getattr(self, "_compiled", None) is None:
+            self._compiled = _Forward(self)
+        return self._compiled.function
 
     def answer_examples(self, examples, batch_size=PREDICT_BATCH_SIZE):
         """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per
@@ -147,7 +154,6 @@ class QAModel(tf_keras.Model):
                     in enumerate(zip(questions, contexts))]
         return self.answer_examples(examples, batch_size)
 
-
     def export(self, directory, version=None, settings=None, check_pairs=None):
         """Write a SavedModel ``directory/<version>/`` whose ``serving_default`` takes
         ``question`` and ``context`` strings and returns ``answer``, ``start``/``end``
@@ -162,6 +168,19 @@ class QAModel(tf_keras.Model):
         from tfbert.qa_export import export_qa
         return export_qa(self, directory, settings=settings, version=version,
                          check_pairs=check_pairs)
+
+
+class _Forward:
+    """Holds :meth:`QAModel._forward`'s ``tf.function`` outside Keras' attribute tracking,
+    so that saving the model does not save it."""
+
+    def __init__(self, model):
+        spec = tf.TensorSpec([None, None], tf.int32)
+        self.function = tf.function(lambda inputs: model(inputs, training=False),
+                                    input_signature=[{key: spec for key in _INPUTS}])
+
+
+_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 def _cut(batch, length):

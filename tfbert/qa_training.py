@@ -9,7 +9,8 @@ stopping with the best epoch's weights restored, the best weights checkpointed,
 TensorBoard logs, ``history.json`` and the training curves
 (:class:`~tfbert.callbacks.RunRecorder`), a NaN loss stopping at once. After each
 epoch :class:`SquadEvaluation` answers the validation questions and logs the
-official ``val_exact_match`` and ``val_f1``, so the best epoch is chosen by F1
+official ``val_exact_match`` and ``val_f1`` (and, from the same logits, ``val_loss``
+and the start/end accuracies: one pass over the validation windows, not two), so the best epoch is chosen by F1
 (``monitor="val_f1"``, the default). For SQuAD 2.0 data the null threshold is
 then tuned on the validation questions. Backups and resuming are ``train``'s own
 (:func:`tfbert.training.resume_point`, :func:`tfbert.callbacks.backup_callbacks`,
@@ -47,7 +48,8 @@ from tfbert.tasks.question_answering import best_answers
 from tfbert.runs import remove_if_empty
 from tfbert.training import create_optimizer, resume_point
 
-__all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset"]
+__all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset",
+           "window_scores"]
 
 TASK = get_task("question-answering")
 
@@ -86,15 +88,17 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
     ``val_f1`` (official SQuAD scores, percent; for 2.0 data, the best over null thresholds,
     as the official script's ``final_f1``)."""
 
-    def __init__(self, features, version, path=None, results=()):
+    def __init__(self, features, version, path=None, results=(), recorder=None):
         super().__init__()
         self.features, self.version, self.path = features, version, path
+        self.recorder = recorder   # a RunRecorder whose training clock stops before the pass
         self.golds = gold_answers(features.examples)
         # (metrics, null threshold) of each epoch; a resumed run's from its ``path`` file.
         self.results = [tuple(r) for r in results]
 
-    def scores(self, model):
-        answers = best_answers(self.features, model.window_logits(self.features),
+    def scores(self, model, logits=None):
+        logits = model.window_logits(self.features) if logits is None else logits
+        answers = best_answers(self.features, logits,
                                model.config.n_best, model.config.max_answer_length)
         predictions = {a.qid: a.answer for a in answers}
         metrics = TASK.compute_metrics(self.golds, predictions, version=self.version)
@@ -108,15 +112,37 @@ class SquadEvaluation(tf_keras.callbacks.Callback):
         return metrics, threshold
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics, threshold = self.scores(self.model)
+        if self.recorder is not None:     # as a Keras validation pass would: not training time
+            self.recorder.on_test_begin()
+        logits = self.model.window_logits(self.features)
+        metrics, threshold = self.scores(self.model, logits)
         del self.results[epoch:]     # a resumed run redoes the epoch it was stopped in
         self.results.append((metrics, threshold))
         if self.path is not None:
             with open(self.path, "w") as f:
                 json.dump(self.results, f)
         if logs is not None:
+            logs.update(window_scores(self.features, logits))
             logs["val_exact_match"] = metrics["exact_match"]
             logs["val_f1"] = metrics["f1"]
+
+
+def window_scores(features, logits):
+    """``val_loss`` (the mean of the start and end cross-entropies) and
+    ``val_start_accuracy``/``val_end_accuracy`` of the windows, from the logits
+    :class:`SquadEvaluation` computes anyway: what a Keras validation pass would log,
+    without a second pass over the validation windows."""
+    logits = np.asarray(logits, np.float64)
+    gold = np.stack([features.start_positions, features.end_positions], axis=1)
+    rows, scores, losses = np.arange(len(gold)), {}, []
+    for which, name in enumerate(TASK.metric_names):
+        z = logits[..., which]
+        top = z.max(axis=1)
+        log_norm = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        losses.append(log_norm - z[rows, gold[:, which]])
+        scores[f"val_{name}"] = float(np.mean(z.argmax(axis=1) == gold[:, which]))
+    scores["val_loss"] = float(np.mean((losses[0] + losses[1]) / 2))
+    return scores
 
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
@@ -168,9 +194,10 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     _write_config(run_dir, qa_model, data, locals_=dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         warmup_fraction=warmup_fraction, patience=patience, monitor=monitor, seed=seed))
+    # No validation_data: SquadEvaluation logs val_loss and the accuracies from its own
+    # pass over the validation windows.
     qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed,
                             epochs=epochs, start=run.start or (0, 0)),
-                 validation_data=qa_dataset(validation_features, batch_size),
                  epochs=epochs, steps_per_epoch=steps_per_epoch,
                  callbacks=run.callbacks(callbacks), verbose=verbose)
     # Keras deleted its backup (backup/chief); a finished run leaves no empty folder.
@@ -204,8 +231,9 @@ class _RunCallbacks:
         if self.start is not None and os.path.isfile(scores_path):
             with open(scores_path) as f:
                 results = json.load(f)
-        self.evaluation = SquadEvaluation(features, version, scores_path, results)
         self.recorder = RunRecorder(run_dir, history)
+        self.evaluation = SquadEvaluation(features, version, scores_path, results,
+                                          self.recorder)
         self.non_finite = StopOnNonFiniteLoss()
         self.backup_dir = os.path.join(run_dir, "backup")
         self.best_path = os.path.join(run_dir, "checkpoints", "best")
