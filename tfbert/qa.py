@@ -26,8 +26,8 @@ from tfbert._tf import tf, tf_keras
 from tfbert.config import PREDICT_BATCH_SIZE, JsonFields
 from tfbert.data.qa_features import (DOC_STRIDE, MAX_QUERY_LENGTH, SEQ_LENGTH, QATokenizer,
                                      make_features)
-from tfbert.data.squad import QAExample
-from tfbert.errors import DataError, ModelError
+from tfbert.data.squad import QAExample, paired_questions
+from tfbert.errors import ModelError
 from tfbert.layers import encoder_inputs
 from tfbert.models import encoder_layer, max_sequence_length
 from tfbert.registry import DEFAULT_MODEL, ModelSpec, resolve_model
@@ -144,12 +144,7 @@ class QAModel(tf_keras.Model):
             a = model.answer(["Who was the Norse leader?"], [context])[0]
             context[a.start:a.end] == a.answer
         """
-        questions = [questions] if isinstance(questions, str) else list(questions)
-        contexts = ([contexts] * len(questions) if isinstance(contexts, str)
-                    else list(contexts))
-        if len(contexts) != len(questions):
-            raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; give "
-                            "one context, or one per question.")
+        questions, contexts = paired_questions(questions, contexts)
         examples = [QAExample(str(i), str(q), str(c)) for i, (q, c)
                     in enumerate(zip(questions, contexts))]
         return self.answer_examples(examples, batch_size)

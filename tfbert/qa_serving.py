@@ -12,7 +12,7 @@ Example::
 """
 from tfbert._tf import tf
 from tfbert.config import PREDICT_BATCH_SIZE
-from tfbert.errors import DataError
+from tfbert.data.squad import paired_questions
 from tfbert.tasks.question_answering import SpanAnswer
 
 __all__ = ["LoadedQA"]
@@ -52,12 +52,7 @@ class LoadedQA:
 
             qa.answer("Who led the Norse?", context)[0].answer      # 'Rollo'
         """
-        questions = [questions] if isinstance(questions, str) else list(questions)
-        contexts = ([contexts] * len(questions) if isinstance(contexts, str)
-                    else list(contexts))
-        if len(contexts) != len(questions):
-            raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; give "
-                            "one context, or one per question.")
+        questions, contexts = paired_questions(questions, contexts)
         qids = [str(i) for i in range(len(questions))] if qids is None else list(qids)
         answers = []
         for begin in range(0, len(questions), batch_size):

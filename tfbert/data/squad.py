@@ -32,6 +32,7 @@ import random
 from tfbert.errors import DataError
 
 __all__ = ["Answer", "QAExample", "QAData", "read_squad", "split_by_article", "load_squad",
+           "paired_questions",
            "gold_answers"]
 
 
@@ -223,3 +224,19 @@ def load_squad(path, test_path=None, validation_articles=0.1, seed=42, max_quest
         test, test_version = read_squad(test_path)
         version = max(version, test_version)
     return QAData(train, validation, test, os.path.basename(path), version)
+
+
+def paired_questions(questions, contexts):
+    """``questions`` and ``contexts`` as two lists of equal length: a single string is one
+    question, and a single context serves every question; a length mismatch is a DataError.
+
+    Example::
+
+        paired_questions("Who?", "Rollo led the Norse.")   # (['Who?'], ['Rollo led the Norse.'])
+    """
+    questions = [questions] if isinstance(questions, str) else list(questions)
+    contexts = [contexts] * len(questions) if isinstance(contexts, str) else list(contexts)
+    if len(contexts) != len(questions):
+        raise DataError(f"{len(questions)} questions but {len(contexts)} contexts; give "
+                        "one context, or one per question.")
+    return questions, contexts
