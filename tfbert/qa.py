@@ -172,7 +172,8 @@ class _Forward:
     def __init__(self, model):
         spec = tf.TensorSpec([None, None], tf.int32)
         self.function = tf.function(lambda inputs: model(inputs, training=False),
-                                    input_signature=[{key: spec for key in _INPUTS}])
+                                    input_signature=[{key: spec for key in _INPUTS}],
+                                    autograph=False)     # plain calls: nothing to convert
 
 
 _INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
