@@ -59,6 +59,7 @@ from records import DATA, RESULTS_FOLDER, append_record, read_records, replace_s
 
 RECORDS = os.path.join(RESULTS_FOLDER, "qa.jsonl")
 SQUAD = os.path.join(DATA, "squad", "dev-v1.1.json")
+SQUAD2 = os.path.join(DATA, "squad", "squad_v2_two_articles.json")
 
 
 def split_articles(path, train_articles, eval_articles, max_questions, eval_questions):
@@ -104,7 +105,32 @@ def run_tfbert(train, held_out, args):
     exported = export_answer(result.model, questions, contexts, args)
     if exported is not None:
         out["export_questions_per_second"] = round(len(held_out) / exported, 2)
+    if args.squad2:
+        out["squad2"] = squad2_scores(result.model, args.squad2)
     return out
+
+
+def squad2_scores(model, path):
+    """The SQuAD 2.0 scores of the (1.1-trained) ``model`` on the two-article v2.0 file: the
+    "no answer" threshold is tuned on the first article's questions and the second article is
+    scored with it (EM/F1 with the HasAns/NoAns breakdown; 1.1 training has seen windows
+    without the answer point at ``[CLS]``, never an unanswerable question)."""
+    from tfbert.qa_training import TASK, evaluate_qa
+    examples, _ = read_squad(path)
+    titles = list(dict.fromkeys(e.article for e in examples))
+    tune = [e for e in examples if e.article == titles[0]]
+    score = [e for e in examples if e.article != titles[0]]
+    answers = model.answer_examples(tune)
+    threshold = TASK.tune(gold_answers(tune), {a.qid: a.answer for a in answers},
+                          {a.qid: a.null_score_diff for a in answers})
+    metrics = evaluate_qa(model.with_null_threshold(threshold), score)
+    model.with_null_threshold(None)
+    keys = ("exact", "f1", "HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_exact",
+            "NoAns_f1", "NoAns_total")
+    return {"tuned_on": f"{titles[0]} ({len(tune)} q)",
+            "scored_on": f"{', '.join(titles[1:])} ({len(score)} q)",
+            "null_threshold": round(threshold, 3),
+            **{key: round(metrics[key], 2) for key in keys if key in metrics}}
 
 
 def export_answer(model, questions, contexts, args):
@@ -331,6 +357,14 @@ def table(records):
                   f"{last['tfbert']['answer_questions_per_second'] / last['hf']['answer_questions_per_second']:.2f}x "
                   "Hugging Face's questions/s (target ≥ 1x). `load` is the 1-minute load "
                   "average at the end of the run (2 cores)."]
+        squad2 = last["tfbert"].get("squad2")
+        if squad2:
+            lines += ["", f"SQuAD 2.0 (`squad_v2_two_articles.json`), the same tfbert model "
+                      f"(trained on 1.1 questions only), its no-answer threshold "
+                      f"({squad2['null_threshold']}) tuned on {squad2['tuned_on']}, scored on "
+                      f"{squad2['scored_on']}: EM {squad2['exact']}, F1 {squad2['f1']}; "
+                      f"HasAns F1 {squad2.get('HasAns_f1')} ({squad2.get('HasAns_total')} q), "
+                      f"NoAns F1 {squad2.get('NoAns_f1')} ({squad2.get('NoAns_total')} q)."]
     return "\n".join(lines)
 
 
@@ -355,6 +389,8 @@ def parse_args(argv=None):
     add("--max-answer-length", type=int, default=30)
     add("--infer-batch-size", type=int, default=32)
     add("--seed", type=int, default=42)
+    add("--squad2", default=SQUAD2, help="the SQuAD 2.0 file tfbert's model is also scored "
+        "on (threshold tuned on its first article, the rest scored); '' to skip")
     add("--systems", nargs="+", default=["tfbert", "hf"], choices=["tfbert", "hf"])
     add("--run-dir", default="/tmp/tfbert-qa-hf-benchmark")
     add("--records", default=RECORDS, help="the JSON-lines file of runs (benchmarks/qa.jsonl)")
@@ -377,7 +413,7 @@ def main(argv=None):
     record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "peer": "hf", **{k: v for k, v in vars(args).items()
                                if k not in ("data", "run_dir", "no_record", "table", "records",
-                                            "table_only", "systems")},
+                                            "table_only", "systems", "squad2")},
               "train_questions": len(train),
               "train_articles_used": len({e.article for e in train}),
               "eval_questions": len(held_out),
