@@ -53,9 +53,12 @@ def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeyp
 
     for _ in range(2):      # a second report goes to a new folder
         assert cli.main(["evaluate", export, "--data", test]) == 0
+    assert "exact match" in capsys.readouterr().out
+    # A SQuAD file is scored whole: a --split is refused in one line and writes nothing.
+    assert cli.main(["evaluate", export, "--data", test, "--split", "validation"]) == 2
+    assert "--split validation: a SQuAD file is evaluated whole" in capsys.readouterr().err
     reports = os.path.join("runs", "qa", "1")
     assert sorted(os.listdir(reports)) == ["report_test", "report_test-2"]
     with open(os.path.join(reports, "report_test", "report.json")) as f:
         report = json.load(f)
     assert report["questions"] == 12 and 0 <= report["f1"] <= 100 and "HasAns_f1" in report
-    assert "exact match" in capsys.readouterr().out

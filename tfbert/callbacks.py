@@ -217,8 +217,8 @@ class BackupOnSignal(tf_keras.callbacks.Callback):
         epoch, step = compat.backup_position(self.backup_dir, self.params["steps"])
         error = TrainingInterrupted if self.received == signal.SIGINT else TrainingError
         raise error(f"training stopped by {self.received.name}; its state is saved in "
-                    f"{self.backup_dir}. Run the same command again (in Python: train with the "
-                    f"same run_dir) to resume at epoch {epoch + 1}, step {step + 1}.")
+                    f"{self.backup_dir}. Run the same command again (in Python: the same call "
+                    f"with the same run_dir) to resume at epoch {epoch + 1}, step {step + 1}.")
 
 
 def backup_callbacks(backup_dir, steps_per_epoch, backup_steps):

@@ -162,7 +162,8 @@ def cmd_evaluate(args):
     if data.task != classifier.task:
         raise DataError(f"{args.data} holds {data.task} data but {classifier.path} is a "
                         f"{classifier.task} model.")
-    split = data.split(args.split)
+    split_name = args.split or "test"
+    split = data.split(split_name)
     if (split.pairs is not None) != classifier.text_pairs:
         raise DataError(f"{classifier.path} takes {'text pairs' if classifier.text_pairs else 'single texts'}"
                         f"; give --text-pair-column {'' if classifier.text_pairs else 'only '}"
@@ -173,10 +174,10 @@ def cmd_evaluate(args):
     version_dir = os.path.normpath(classifier.path)
     report_dir = args.output or os.path.join(
         "runs", os.path.basename(os.path.dirname(version_dir)), os.path.basename(version_dir),
-        f"report_{args.split}")
+        f"report_{split_name}")
     metrics = evaluate_scores(split, scores, classifier.label_names, classifier.task,
                               thresholds=classifier.thresholds, report_dir=report_dir,
-                              title=f"{args.split} split of {args.data}",
+                              title=f"{split_name} split of {args.data}",
                               report_if_exists="new")
     print(f"Report saved to {os.path.dirname(metrics['report_files']['json'])} "
           "(report.txt, report.json, plots)")
@@ -343,8 +344,9 @@ def build_parser():
                                         "printed and saved as JSON, text and PNG.")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="an export (or its version folder)")
     _add_data_arguments(p, required=True)
-    p.add_argument("--split", default="test", choices=SPLITS,
-                   help="the split of --data to evaluate on (default: %(default)s)")
+    p.add_argument("--split", choices=SPLITS,
+                   help="the split of --data to evaluate on (default: test; a SQuAD file is "
+                        "evaluated whole)")
     p.add_argument("--batch-size", type=positive_int, default=PREDICT_BATCH_SIZE,
                    help="texts per prediction batch (default: %(default)s)")
     p.add_argument("--output", metavar="DIR", help="report folder: report.json, report.txt, "

@@ -195,6 +195,10 @@ def cmd_evaluate_qa(args):
     if not is_squad_source(args.data):
         raise DataError(f"--data {args.data}: a question answering model is evaluated on "
                         "SQuAD-format JSON (.json).")
+    if args.split is not None:
+        raise DataError(f"--split {args.split}: a SQuAD file is evaluated whole (every "
+                        "question); leave --split out, or give the part to score as its own "
+                        "file.")
     from tfbert.data.squad import read_squad
     examples, _ = read_squad(args.data)          # checked before the model loads
     model = _load_qa_export(args.model_dir)
