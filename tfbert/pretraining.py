@@ -39,7 +39,7 @@ import warnings
 from tfbert import compat
 from tfbert._fs import atomic_dir
 from tfbert._tf import dtype_policy, tf, tf_keras
-from tfbert.callbacks import BackupOnSignal, RunRecorder, StopOnNonFiniteLoss
+from tfbert.callbacks import RunRecorder, StopOnNonFiniteLoss, backup_callbacks
 from tfbert.config import PretrainConfig
 from tfbert.errors import DataError, ModelError, TfbertError, TrainingError
 from tfbert.masking import masked_lm_dataset
@@ -268,12 +268,11 @@ def _fit(mlm, texts, preprocessor, config, total, run_dir, extra, verbose):
             history = json.load(f)
     recorder = RunRecorder(run_dir, history)
     non_finite = StopOnNonFiniteLoss()
-    backup = tf_keras.callbacks.BackupAndRestore(backup_dir,
-                                                 save_freq=min(total, config.backup_steps))
+    backup, on_signal = backup_callbacks(backup_dir, total, config.backup_steps)
     callbacks = [backup, non_finite,
                  tf_keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), profile_batch=0,
                                                 update_freq=max(10, total // 100)),
-                 recorder, BackupOnSignal(backup, backup_dir), *extra]
+                 recorder, on_signal, *extra]
     try:
         mlm.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=callbacks, verbose=verbose)
     except tf.errors.ResourceExhaustedError:

@@ -34,6 +34,7 @@ import math
 import os
 
 import numpy as np
+from scipy.special import logsumexp
 
 from tfbert import compat
 from tfbert._tf import tf, tf_keras
@@ -137,9 +138,7 @@ def window_scores(features, logits):
     rows, scores, losses = np.arange(len(gold)), {}, []
     for which, name in enumerate(TASK.metric_names):
         z = logits[..., which]
-        top = z.max(axis=1)
-        log_norm = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-        losses.append(log_norm - z[rows, gold[:, which]])
+        losses.append(logsumexp(z, axis=1) - z[rows, gold[:, which]])
         scores[f"val_{name}"] = float(np.mean(z.argmax(axis=1) == gold[:, which]))
     scores["val_loss"] = float(np.mean((losses[0] + losses[1]) / 2))
     return scores
