@@ -134,15 +134,32 @@ def imdb_small(imdb_archive, cache_dir):
     return data
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, imdb_folder):
-    """A TF Hub-format preprocess/encoder pair: 2 layers, hidden 128, ~3,000-token vocabulary."""
-    from tfbert.convert import build_tiny_model
+def cached_tiny_model(cache_dir, imdb_folder, **settings):
+    """A tiny TF Hub-format model (vocabulary from every 25th IMDB training review) built once
+    into tfbert's test cache and shared: the workers of one run wait for the first to build
+    it, later runs reuse it. The folder's name hashes the settings and the code that writes
+    it, so a change to either builds a new one. Tests copy it before changing anything."""
+    import hashlib
+    from tfbert import hub_format
+    from tfbert._fs import cache_lock
     from tfbert.data import load_folder
-    splits, _ = load_folder(imdb_folder)
-    texts = splits["train"].texts[::25]
-    return build_tiny_model(str(tmp_path_factory.mktemp("models") / "tiny_bert"), texts,
-                            vocab_size=3000)
+    from importlib.metadata import version
+    digest = hashlib.sha256(repr(sorted(settings.items())).encode())
+    with open(hub_format.__file__, "rb") as f:
+        digest.update(f.read())
+    digest.update(f"{version('tf-models-official')} {imdb_folder}".encode())
+    target = os.path.join(cache_dir, "models", f"tiny_bert-{digest.hexdigest()[:12]}")
+    with cache_lock(target):
+        if not os.path.isdir(target):
+            splits, _ = load_folder(imdb_folder)
+            hub_format.build_tiny_model(target, splits["train"].texts[::25], **settings)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_model(cache_dir, imdb_folder):
+    """A TF Hub-format preprocess/encoder pair: 2 layers, hidden 128, ~3,000-token vocabulary."""
+    return cached_tiny_model(cache_dir, imdb_folder, vocab_size=3000)
 
 
 @pytest.fixture(scope="session")

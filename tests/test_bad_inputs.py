@@ -111,6 +111,7 @@ FAKE_TEXT = {
 }
 
 
+@pytest.mark.slow   # the full suite: a fresh Python process each
 @pytest.mark.parametrize("case", sorted(FAKE_TEXT))
 def test_tensorflow_text_missing_or_of_another_version(tmp_path, case):
     fake = tmp_path / "tensorflow_text"
@@ -131,11 +132,26 @@ def test_tensorflow_text_missing_or_of_another_version(tmp_path, case):
      "every training example has the label 'pos'"),
     ("text,label\na,1\nb,0\n", ["--epochs", "0"], "--epochs: must be a positive integer"),
 ])
-def test_cli_bad_input_is_one_line_naming_it(tmp_path, tiny_model, content, args, message):
+def test_cli_bad_input_is_one_line_naming_it(tmp_path, tiny_model, content, args, message,
+                                            monkeypatch, capsys):
+    """In process (``tfbert.cli.main``); the first case also through the console script."""
+    from tfbert import cli
     path = _csv(tmp_path, content)
+    monkeypatch.chdir(tmp_path)
     # A local model: the model is checked before the data, and the default one needs the network.
-    result = run_cli("train", "--model", tiny_model, "--data", path, *args, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert message in result.stderr.strip().splitlines()[-1]
+    command = ["train", "--model", tiny_model, "--data", path, *map(str, args)]
+    try:
+        status = cli.main(command)
+    except SystemExit as exc:         # argparse's own refusals
+        status = exc.code
+    stderr = capsys.readouterr().err
+    assert status == 2, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert message in stderr.strip().splitlines()[-1]
     assert sorted(os.listdir(tmp_path)) == ["data.csv"]          # no runs/, no saved_models/
+    if "row 3" in message:
+        result = run_cli(*command, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1]
+        assert sorted(os.listdir(tmp_path)) == ["data.csv"]

@@ -139,6 +139,7 @@ def test_an_embedder_export_serves_the_same_vectors(embedder, tmp_path):
     assert list(loaded._serve.structured_outputs) == ["embedding"]
 
 
+@pytest.mark.slow   # the full suite: four command-line processes
 def test_cli_embed_writes_npy_or_jsonl_and_never_overwrites(tiny_model, embedder, tmp_path,
                                                             capsys, monkeypatch):
     import io

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import small_imdb
+from conftest import cached_tiny_model, small_imdb
 from tfbert.errors import ModelError
 
 TEXTS = ["a great film", "an awful, awful film that never ends", ""]
@@ -114,12 +114,11 @@ def test_a_model_folder_is_loaded_and_proven_once_until_it_changes(tiny_model, t
     assert len(loads) == 4 and len(proofs) == 2
 
 
-def test_the_rebuild_keeps_the_savedmodels_dropout(tiny_model, tmp_path):
+def test_the_rebuild_keeps_the_savedmodels_dropout(tiny_model, cache_dir, imdb_folder):
     """An encoder exported without dropout is rebuilt without it (training-mode passes then
     agree, and a resumed run can retrace an uninterrupted one); one with dropout gets 0.1."""
     from tfbert.encoders import rebuild_encoder
-    from tfbert.hub_format import build_tiny_model
-    no_dropout = build_tiny_model(str(tmp_path / "no_dropout"), TEXTS * 4, dropout=0.0)
+    no_dropout = cached_tiny_model(cache_dir, imdb_folder, vocab_size=3000, dropout=0.0)
     inputs = dict(input_word_ids=np.array([[2, 5, 6, 3]]), input_mask=np.ones((1, 4), int),
                   input_type_ids=np.zeros((1, 4), int))
     for folder, rate in ((no_dropout, 0.0), (tiny_model, 0.1)):

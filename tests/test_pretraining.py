@@ -246,6 +246,7 @@ class _Stop(Exception):
     pass
 
 
+@pytest.mark.slow   # the full suite: interrupted and resumed training
 def test_an_interrupted_pretrain_resumes_from_its_backup(tiny_model, reviews, tmp_path, capsys):
     """Backups every 2 steps; the run dies in step 3, so the same call resumes at step 3 from
     step 2's backup: the weights and the optimizer's step are those backed up. (The second

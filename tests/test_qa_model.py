@@ -267,6 +267,7 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.slow   # the full suite: interrupted and resumed training
 def test_interrupted_training_resumes_from_its_backup(tiny_model, tmp_path, capsys):
     from tfbert._tf import tf_keras
     from tfbert.qa import build_qa_model

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import run_cli, run_python
+from conftest import cached_tiny_model, run_cli, run_python
 
 pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
@@ -30,12 +30,8 @@ EPOCHS, KILL_AFTER = 6, 4    # the tiny model's loss starts falling in epochs 4-
 
 
 @pytest.fixture(scope="module")
-def tiny_model_without_dropout(tmp_path_factory, imdb_folder):
-    from tfbert.convert import build_tiny_model
-    from tfbert.data import load_folder
-    splits, _ = load_folder(imdb_folder)
-    return build_tiny_model(str(tmp_path_factory.mktemp("models") / "tiny_bert"),
-                            splits["train"].texts[::25], vocab_size=3000, dropout=0.0)
+def tiny_model_without_dropout(cache_dir, imdb_folder):
+    return cached_tiny_model(cache_dir, imdb_folder, vocab_size=3000, dropout=0.0)
 
 
 def _command(model, imdb_archive, workdir):
