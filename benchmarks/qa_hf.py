@@ -87,7 +87,7 @@ def run_tfbert(train, held_out, args):
                       batch_size=args.batch_size, learning_rate=args.learning_rate,
                       warmup_fraction=args.warmup_fraction, seq_length=args.seq_length,
                       doc_stride=args.doc_stride, max_query_length=args.max_query_length,
-                      seed=args.seed, verbose=2)
+                      dropout=args.head_dropout, seed=args.seed, verbose=2)
     train_s = time.perf_counter() - start       # with building, features, validation
     windows = len(result.model.features(train))
     metrics = evaluate_qa(result.model, held_out)
@@ -229,6 +229,8 @@ def hf_train(model, tokenizer, train, args):
                          start_positions=torch.tensor(starts[rows.numpy()]),
                          end_positions=torch.tensor(ends[rows.numpy()])).loss
             loss.backward()
+            if args.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step(), schedule.step(), optimizer.zero_grad()
             if step % 20 == 0:
                 print(f"hf epoch {epoch + 1} step {step}: loss {loss.item():.3f} "
@@ -389,6 +391,11 @@ def parse_args(argv=None):
     add("--max-answer-length", type=int, default=30)
     add("--infer-batch-size", type=int, default=32)
     add("--seed", type=int, default=42)
+    add("--max-grad-norm", type=float, default=1.0, help="Hugging Face's gradient clipping "
+        "(global norm; 0: none). tfbert's optimizer (tf-models-official's AdamWeightDecay) "
+        "clips at 1.0, as transformers' Trainer does by default")
+    add("--head-dropout", type=float, default=0.1, help="tfbert's dropout before the span "
+        "layer (Hugging Face's BertForQuestionAnswering has none)")
     add("--squad2", default=SQUAD2, help="the SQuAD 2.0 file tfbert's model is also scored "
         "on (threshold tuned on its first article, the rest scored); '' to skip")
     add("--systems", nargs="+", default=["tfbert", "hf"], choices=["tfbert", "hf"])

@@ -86,3 +86,22 @@ def test_run_recorder_keeps_steps_and_epochs_and_a_resumed_run_drops_later_steps
     resumed = RunRecorder(str(tmp_path), history, step_interval=2)
     model.fit(X, Y, batch_size=4, initial_epoch=1, epochs=2, verbose=0, callbacks=[resumed])
     assert resumed.history["steps"]["step"] == [2, 4, 6, 8, 9]
+
+
+@pytest.mark.parametrize("plot_each_epoch, drawn_after", [(True, [1, 3]), (False, [3])])
+def test_curves_are_redrawn_only_after_epochs_long_beside_drawing_and_at_the_end(
+        tmp_path, monkeypatch, plot_each_epoch, drawn_after):
+    """Drawing takes 0.3 s here and an epoch milliseconds: the first epoch is drawn (nothing
+    is known of the cost yet), the second is not, and the end draws the last one."""
+    import time
+    from tfbert import callbacks
+    drawn = []
+
+    def slow_plot(history, path):
+        time.sleep(0.3)
+        drawn.append(len(history["loss"]))
+    monkeypatch.setattr(callbacks, "plot_history", slow_plot)
+    recorder = RunRecorder(str(tmp_path), plot_each_epoch=plot_each_epoch)
+    _model().fit(X, Y, batch_size=4, epochs=3, verbose=0, callbacks=[recorder])
+    assert drawn == drawn_after
+    assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 3

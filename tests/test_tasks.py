@@ -2,8 +2,9 @@
 
 Each task trains for a couple of epochs on a few hundred examples: the loss
 falls, the head beats chance on held-out data, and what the task adds (the
-report's plots, multi-label thresholds, two text inputs, a score) survives the
-export and comes back in a fresh load.
+report's plots, multi-label thresholds, two text inputs, a score) is there.
+That it survives the export and comes back in a fresh load is pinned on tiny
+models in ``test_task_exports.py``.
 """
 import json
 import os
@@ -12,8 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, run_cli
-from tfbert.errors import ExportError
+from conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow   # real weights, notebooks, processes: the full suite
 
@@ -93,35 +93,8 @@ def test_multilabel_goemotions_tunes_thresholds_and_beats_chance(goemotions):
     assert metrics["micro"]["f1"] > chance + 0.05, (metrics["micro"], chance)
 
 
-def test_multilabel_thresholds_round_trip_through_the_export(goemotions, tmp_path):
-    from tfbert.evaluation import predict_scores
-    from tfbert.export import export_model, load_model
-    data, result, _ = goemotions
-    path = export_model(result.model, tmp_path / "goemotions", data.label_names,
-                        thresholds=result.thresholds)
-    loaded = load_model(path)
-    assert loaded.task == "multilabel" and loaded.thresholds.tolist() == result.thresholds
-    texts = data.test.texts[:20].tolist()
-    probabilities = loaded.predict_proba(texts)
-    np.testing.assert_allclose(probabilities, predict_scores(result.model, data.test.take(
-        slice(0, 20))), atol=1e-5)
-    chosen = probabilities >= np.asarray(result.thresholds)
-    for row, prediction in zip(chosen, loaded.predict(texts)):
-        assert prediction.labels == [n for n, c in zip(data.label_names, row) if c]
-    # TF Serving users get the thresholds applied by the signature itself.
-    served = loaded._serve(text=np.asarray(texts, dtype=object))
-    np.testing.assert_array_equal(served["predicted"].numpy(), chosen.astype(np.int32))
-    # The CLI's JSON lists the chosen labels with their probabilities.
-    cli = run_cli("predict", path, texts[0], "--json")
-    assert cli.returncode == 0, cli.stderr[-2000:]
-    record = json.loads(cli.stdout)
-    assert [item["label"] for item in record["labels"]] == loaded.predict(texts[0])[0].labels
-    assert len(record["probabilities"]) == 28
-
-
-def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
+def test_sentence_pairs_mrpc_learn(minilm, tmp_path):
     from tfbert.evaluation import evaluate
-    from tfbert.export import export_model, load_model
     data = _data("mrpc", source=_path("mrpc", "msr_paraphrase_train.txt"),
                  text_column="#1 String", text_pair_column="#2 String", label_column="Quality",
                  label_names=["different", "paraphrase"],
@@ -136,18 +109,10 @@ def test_sentence_pairs_mrpc_learn_and_export_two_inputs(minilm, tmp_path):
     positive_rate = data.test.labels.mean()
     assert metrics["average_precision"] > positive_rate + 0.05, (metrics["average_precision"],
                                                                  positive_rate)
-    path = export_model(result.model, tmp_path / "mrpc", data.label_names)
-    loaded = load_model(path)
-    signature = loaded._serve.structured_input_signature[1]
-    assert sorted(signature) == ["text", "text_pair"]
-    first = loaded.predict(["The cat sat on the mat."], pairs=["A cat was sitting on the mat."])
     in_memory = result.classifier.predict(["The cat sat on the mat."],
                                           pairs=["A cat was sitting on the mat."])
-    assert first[0].label == in_memory[0].label
-    assert first[0].probability == pytest.approx(in_memory[0].probability, abs=1e-5)
-    assert first[0].text_pair == "A cat was sitting on the mat."
-    with pytest.raises(ExportError, match="pass the second texts"):
-        loaded.predict(["no pair given"])
+    assert in_memory[0].label in data.label_names
+    assert in_memory[0].text_pair == "A cat was sitting on the mat."
 
 
 def test_streamed_pearson_metric_matches_numpy_over_several_batches():
@@ -173,7 +138,6 @@ def test_streamed_pearson_metric_matches_numpy_over_several_batches():
 
 def test_regression_stsb_learns_scores(minilm, tmp_path):
     from tfbert.evaluation import evaluate
-    from tfbert.export import export_model, load_model
     data = _data("stsb", source=_path("stsb", "train.tsv"), text_column="sentence1",
                  text_pair_column="sentence2", label_column="score",
                  test_data=_path("stsb", "dev.tsv"), max_examples=400)
@@ -192,7 +156,6 @@ def test_regression_stsb_learns_scores(minilm, tmp_path):
                        report_dir=tmp_path / "report", verbose=False)
     assert metrics["pearson"] > 0.3 and metrics["spearman"] > 0.3, metrics  # chance: 0
     assert (tmp_path / "report" / "scatter.png").is_file()
-    loaded = load_model(export_model(result.model, tmp_path / "stsb", data.label_names))
-    prediction = loaded.predict(["A man is playing a guitar."],
-                                pairs=["A man plays the guitar."])[0]
+    prediction = result.classifier.predict(["A man is playing a guitar."],
+                                           pairs=["A man plays the guitar."])[0]
     assert prediction.to_json()["score"] == prediction.score and prediction.label is None

@@ -20,7 +20,9 @@ __all__ = ["RunRecorder", "StopOnNonFiniteLoss", "ResumeState", "BackupOnSignal"
 
 
 class RunRecorder(tf_keras.callbacks.Callback):
-    """Times the training part of each epoch and writes history JSON + curves after each.
+    """Times the training part of each epoch and writes the history JSON after each, and
+    the curves after each epoch that took at least ten times as long as drawing them
+    (so they cost at most a tenth of the run), and at the end.
 
     The history holds one value per epoch for each metric Keras logs, and under
     ``"steps"`` the training loss and metrics every ``step_interval`` steps
@@ -36,8 +38,7 @@ class RunRecorder(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir, history=None, step_interval=None, plot_each_epoch=True):
-        """``plot_each_epoch=False``: draw the curves once, when training ends (for epochs
-        shorter than the second a plot takes, such as a head's on cached features)."""
+        """``plot_each_epoch=False``: draw the curves once, when training ends."""
         super().__init__()
         self.plot_each_epoch = plot_each_epoch
         self.run_dir = run_dir
@@ -45,6 +46,9 @@ class RunRecorder(tf_keras.callbacks.Callback):
         self.step_interval = step_interval
         self.train_seconds = 0.0
         self._start = None
+        self._epoch_start = None
+        self._plot_seconds = 0.0        # how long the last drawing took
+        self._plotted = True            # the curves show every finished epoch
 
     def on_train_begin(self, logs=None):
         self._steps_per_epoch = self.params.get("steps") or 1
@@ -68,7 +72,7 @@ class RunRecorder(tf_keras.callbacks.Callback):
             steps.setdefault(key, []).append(value)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start = self._epoch_start = time.perf_counter()
 
     def on_test_begin(self, logs=None):
         if self._start is not None:
@@ -83,15 +87,20 @@ class RunRecorder(tf_keras.callbacks.Callback):
             values.append(float(value))
         with open(os.path.join(self.run_dir, "history.json"), "w") as f:
             json.dump(self.history, f, indent=2)
-        if self.plot_each_epoch:
+        self._plotted = False
+        epoch_seconds = time.perf_counter() - (self._epoch_start or time.perf_counter())
+        if self.plot_each_epoch and epoch_seconds >= 10 * self._plot_seconds:
             self._plot()
 
     def on_train_end(self, logs=None):
-        if not self.plot_each_epoch:
+        if not self._plotted:
             self._plot()
 
     def _plot(self):
+        start = time.perf_counter()
         plot_history(self.history, os.path.join(self.run_dir, "training_curves.png"))
+        self._plot_seconds = time.perf_counter() - start
+        self._plotted = True
 
 
 class StopOnNonFiniteLoss(tf_keras.callbacks.TerminateOnNaN):
