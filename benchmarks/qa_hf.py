@@ -343,7 +343,7 @@ def table(records):
         setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
                   f"{r['seq_length']}/{r['doc_stride']}"
         # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
-        clip = f"clip {r.get('max_grad_norm', 0.0):g}" if r.get("max_grad_norm") else "no clip"
+        clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
         notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}", "hf": clip}
         for system in ("tfbert", "hf"):
             s = r[system]

@@ -140,18 +140,17 @@ def test_cli_bad_input_is_one_line_naming_it(tmp_path, tiny_model, content, args
     monkeypatch.chdir(tmp_path)
     # A local model: the model is checked before the data, and the default one needs the network.
     command = ["train", "--model", tiny_model, "--data", path, *map(str, args)]
+
+    def refused(status, stderr):
+        assert status == 2, stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert message in stderr.strip().splitlines()[-1]
+        assert sorted(os.listdir(tmp_path)) == ["data.csv"]      # no runs/, no saved_models/
     try:
         status = cli.main(command)
     except SystemExit as exc:         # argparse's own refusals
         status = exc.code
-    stderr = capsys.readouterr().err
-    assert status == 2, stderr[-2000:]
-    assert "Traceback" not in stderr
-    assert message in stderr.strip().splitlines()[-1]
-    assert sorted(os.listdir(tmp_path)) == ["data.csv"]          # no runs/, no saved_models/
+    refused(status, capsys.readouterr().err)
     if "row 3" in message:
         result = run_cli(*command, cwd=tmp_path)
-        assert result.returncode == 2, result.stderr[-2000:]
-        assert "Traceback" not in result.stderr
-        assert message in result.stderr.strip().splitlines()[-1]
-        assert sorted(os.listdir(tmp_path)) == ["data.csv"]
+        refused(result.returncode, result.stderr)

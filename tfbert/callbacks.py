@@ -45,8 +45,7 @@ class RunRecorder(tf_keras.callbacks.Callback):
         self.history = history or {}
         self.step_interval = step_interval
         self.train_seconds = 0.0
-        self._start = None
-        self._epoch_start = None
+        self._start = self._epoch_start = None
         self._plot_seconds = 0.0        # how long the last drawing took
         self._plotted = True            # the curves show every finished epoch
 
@@ -88,7 +87,7 @@ class RunRecorder(tf_keras.callbacks.Callback):
         with open(os.path.join(self.run_dir, "history.json"), "w") as f:
             json.dump(self.history, f, indent=2)
         self._plotted = False
-        epoch_seconds = time.perf_counter() - (self._epoch_start or time.perf_counter())
+        epoch_seconds = time.perf_counter() - self._epoch_start
         if self.plot_each_epoch and epoch_seconds >= 10 * self._plot_seconds:
             self._plot()
 
