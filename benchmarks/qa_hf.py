@@ -88,7 +88,8 @@ def run_tfbert(train, held_out, args):
                       batch_size=args.batch_size, learning_rate=args.learning_rate,
                       warmup_fraction=args.warmup_fraction, seq_length=args.seq_length,
                       doc_stride=args.doc_stride, max_query_length=args.max_query_length,
-                      dropout=args.head_dropout, seed=args.seed, verbose=2)
+                      dropout=args.head_dropout, seed=args.seed, jit_compile=args.jit_compile,
+                      verbose=2)
     train_s = time.perf_counter() - start       # with building, features, validation
     windows = len(result.model.features(train))
     metrics = evaluate_qa(result.model, held_out)
@@ -344,7 +345,9 @@ def table(records):
                   f"{r['seq_length']}/{r['doc_stride']}"
         # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
         clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
-        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}", "hf": clip}
+        xla = ", XLA training" if r.get("jit_compile") else ""
+        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}{xla}",
+                 "hf": clip}
         for system in ("tfbert", "hf"):
             s = r[system]
             answer = f"{s['answer_questions_per_second']}"
@@ -401,6 +404,8 @@ def parse_args(argv=None):
         "clips at 1.0, as transformers' Trainer does by default")
     add("--head-dropout", type=float, default=0.1, help="tfbert's dropout before the span "
         "layer (Hugging Face's BertForQuestionAnswering has none)")
+    add("--jit-compile", action="store_true", help="tfbert's training step through XLA "
+        "(train_qa(jit_compile=True)); answering many questions always uses XLA")
     add("--squad2", default=SQUAD2, help="the SQuAD 2.0 file tfbert's model is also scored "
         "on (threshold tuned on its first article, the rest scored); '' to skip")
     add("--systems", nargs="+", default=["tfbert", "hf"], choices=["tfbert", "hf"])

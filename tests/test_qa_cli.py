@@ -29,9 +29,11 @@ def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeyp
     assert cli.main(["train", "--task", "question-answering", "--data", train, "--test-data",
                      test, "--model", tiny_model, "--epochs", "1", "--batch-size", "8",
                      "--learning-rate", "1e-3", "--seq-length", "48", "--doc-stride", "16",
-                     "--max-query-length", "8", "--output", export,
+                     "--max-query-length", "8", "--output", export, "--jit-compile",
                      "--run-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
+    with open(tmp_path / "run" / "config.json") as f:     # the training step ran through XLA
+        assert json.load(f)["jit_compile"] is True
     assert "SQuAD 2.0" in out and os.path.isfile(tmp_path / "run" / "report_test" /
                                                  "report.json")
     context = "some people would like the answer is comedy and the story ."

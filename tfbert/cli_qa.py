@@ -29,7 +29,7 @@ QA_TASK = "question-answering"
 # The TrainConfig fields that train_qa honours; the others must keep their defaults.
 QA_SETTINGS = ("model", "epochs", "batch_size", "learning_rate", "warmup_fraction",
                "seq_length", "dropout", "patience", "monitor", "seed", "rebuild_encoder",
-               "backup_steps")
+               "backup_steps", "jit_compile")
 MISTAKES = 10
 
 
@@ -150,7 +150,8 @@ def _train(args, settings, spec, data, run_dir):
                       learning_rate=settings["learning_rate"] or 5e-5,
                       warmup_fraction=settings["warmup_fraction"],
                       patience=settings["patience"], monitor=monitor, seed=settings["seed"],
-                      backup_steps=settings["backup_steps"])
+                      backup_steps=settings["backup_steps"],
+                      jit_compile=settings["jit_compile"])
     if data.test is None:
         return result, None
     metrics = _report(result.model, data.test, os.path.join(run_dir, "report_test"),

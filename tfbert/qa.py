@@ -105,24 +105,39 @@ class QAModel(tf_keras.Model):
                              self.config.doc_stride, self.config.max_query_length)
 
     def window_logits(self, features, batch_size=PREDICT_BATCH_SIZE):
-        """``[windows, seq, 2]`` logits of every window (batches cut to their longest)."""
+        """``[windows, seq, 2]`` logits of every window.
+
+        With at least ``batch_size`` windows (evaluation, answering many questions), every
+        batch runs through XLA, padded to ``batch_size`` rows and its longest window to a
+        multiple of 64 tokens, so it compiles once per such length (a few seconds each):
+        on CPU that runs BERT at 256 tokens about twice as fast as the plain graph, whose
+        attention products are slow there (BENCHMARKS.md, qa). Fewer windows, where a
+        compilation would cost more than it saves, run as the plain graph, each batch cut
+        to its longest window. Both give the same logits (within 1e-5).
+        """
         inputs, out = features.inputs, []
+        compiled = len(features) >= batch_size
         for i in range(0, len(features), batch_size):
             batch = {k: v[i:i + batch_size] for k, v in inputs.items()}
+            rows = len(batch["input_mask"])
             length = max(int(batch["input_mask"].sum(axis=1).max()), 1)
-            logits = self._forward()(_cut(batch, length)).numpy()
-            padded = np.full((logits.shape[0], inputs["input_mask"].shape[1], 2), -1e4,
-                             np.float32)
+            if compiled:
+                length = min(-(-length // XLA_LENGTH_STEP) * XLA_LENGTH_STEP,
+                             inputs["input_mask"].shape[1])
+                batch = {k: np.pad(v, ((0, batch_size - rows), (0, 0)))
+                         for k, v in batch.items()}
+            logits = self._forward(compiled)(_cut(batch, length)).numpy()[:rows]
+            padded = np.full((rows, inputs["input_mask"].shape[1], 2), -1e4, np.float32)
             padded[:, :length] = logits
             out.append(padded)
         return np.concatenate(out) if out else np.zeros((0, self.config.seq_length, 2))
 
-    def _forward(self):
+    def _forward(self, compiled=False):
         """The inference pass as one graph for any batch and length (called eagerly, the
-        model runs op by op, about twice as slow on CPU)."""
+        model runs op by op, about twice as slow on CPU); ``compiled``: through XLA."""
         if getattr(self, "_compiled", None) is None:
             self._compiled = _Forward(self)
-        return self._compiled.function
+        return self._compiled.xla if compiled else self._compiled.function
 
     def answer_examples(self, examples, batch_size=PREDICT_BATCH_SIZE):
         """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per
@@ -166,16 +181,19 @@ class QAModel(tf_keras.Model):
 
 
 class _Forward:
-    """Holds :meth:`QAModel._forward`'s ``tf.function`` outside Keras' attribute tracking,
-    so that saving the model does not save it."""
+    """Holds :meth:`QAModel._forward`'s ``tf.function`` (and its XLA twin) outside Keras'
+    attribute tracking, so that saving the model does not save them."""
 
     def __init__(self, model):
-        spec = tf.TensorSpec([None, None], tf.int32)
-        self.function = tf.function(lambda inputs: model(inputs, training=False),
-                                    input_signature=[{key: spec for key in _INPUTS}],
-                                    autograph=False)     # plain calls: nothing to convert
+        # One trace each for any batch and length; XLA compiles once per concrete shape.
+        signature = [{key: tf.TensorSpec([None, None], tf.int32) for key in _INPUTS}]
+        call = lambda inputs: model(inputs, training=False)     # noqa: E731
+        self.function, self.xla = (tf.function(call, input_signature=signature,
+                                               autograph=False,   # plain calls: nothing to convert
+                                               jit_compile=jit) for jit in (False, True))
 
 
+XLA_LENGTH_STEP = 64    # compiled batches are padded to a multiple of this many tokens
 _INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
