@@ -54,6 +54,7 @@ import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
 from tfbert.data.squad import QAData, gold_answers, read_squad
 from tfbert.metrics_qa import squad_scores
+from tfbert.recommended import SPAN_DROPOUT
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from records import DATA, RESULTS_FOLDER, append_record, read_records, replace_section  # noqa: E402
@@ -402,8 +403,8 @@ def parse_args(argv=None):
     add("--max-grad-norm", type=float, default=1.0, help="Hugging Face's gradient clipping "
         "(global norm; 0: none). tfbert's optimizer (tf-models-official's AdamWeightDecay) "
         "clips at 1.0, as transformers' Trainer does by default")
-    add("--head-dropout", type=float, default=0.1, help="tfbert's dropout before the span "
-        "layer (Hugging Face's BertForQuestionAnswering has none)")
+    add("--head-dropout", type=float, default=SPAN_DROPOUT, help="tfbert's dropout before the "
+        "span layer (default: train_qa's, none, as Hugging Face's BertForQuestionAnswering)")
     add("--jit-compile", action="store_true", help="tfbert's training step through XLA "
         "(train_qa(jit_compile=True)); answering many questions always uses XLA")
     add("--squad2", default=SQUAD2, help="the SQuAD 2.0 file tfbert's model is also scored "

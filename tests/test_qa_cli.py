@@ -32,8 +32,11 @@ def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeyp
                      "--max-query-length", "8", "--output", export, "--jit-compile",
                      "--run-dir", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
-    with open(tmp_path / "run" / "config.json") as f:     # the training step ran through XLA
-        assert json.load(f)["jit_compile"] is True
+    with open(tmp_path / "run" / "config.json") as f:
+        config = json.load(f)
+    # The training step ran through XLA; no --dropout: the span layer's default (none), not
+    # the classifier's 0.1.
+    assert config["jit_compile"] is True and config["qa_model"]["dropout"] == 0.0
     assert "SQuAD 2.0" in out and os.path.isfile(tmp_path / "run" / "report_test" /
                                                  "report.json")
     context = "some people would like the answer is comedy and the story ."

@@ -3,7 +3,6 @@
 import json
 import os
 
-import numpy as np
 import pytest
 
 from tfbert.errors import ExportError
@@ -91,3 +90,26 @@ def test_exports_are_versioned_never_overwritten(qa_export):
     model, path, _ = qa_export
     with pytest.raises(ExportError, match="already exists"):
         tfbert.export_model(model, os.path.dirname(path), version=1)
+
+
+def _xla_functions(loaded):
+    library = loaded._serve.graph.as_graph_def().library.function
+    return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
+
+
+def test_xla_export_answers_as_the_plain_one(qa_export, tmp_path):
+    """``jit_compile=True``: the serving graph runs the model through XLA (windows padded
+    to XLA's shapes) and answers every pair as the plain export does."""
+    import tfbert
+    model, _, plain = qa_export
+    path = model.export(str(tmp_path / "qa"), jit_compile=True, check_pairs=PAIRS)
+    loaded = tfbert.load_model(path)
+    assert _xla_functions(loaded) and not _xla_functions(plain)
+    assert loaded.metadata["jit_compile"] is True and plain.metadata["jit_compile"] is False
+    questions, contexts = (list(x) for x in zip(*PAIRS))
+    for batch_size in (1, 4):
+        got = loaded.answer(questions, contexts, batch_size=batch_size)
+        for want, have in zip(plain.answer(questions, contexts), got):
+            assert (have.answer, have.start, have.end, have.has_answer) == (
+                want.answer, want.start, want.end, want.has_answer)
+            assert have.score == pytest.approx(want.score, abs=1e-4)

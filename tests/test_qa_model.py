@@ -324,3 +324,17 @@ def test_interrupted_training_resumes_from_its_backup(tiny_model, tmp_path, caps
     best = int(np.argmax(result.history["val_f1"]))
     assert result.validation == epochs[best][0]
     assert not (run_dir / "backup").exists()             # a finished run leaves none
+
+
+def test_head_dropout_defaults_differ_by_task():
+    """A classifier's head gets BERT's 0.1; the span layer none, as BERT's SQuAD model (and
+    Hugging Face's) has; an explicit rate, 0 included, is kept."""
+    import inspect
+    from tfbert.config import TrainConfig
+    from tfbert.qa import QAConfig, build_qa_model
+    from tfbert.qa_training import train_qa
+    assert TrainConfig().dropout == 0.1 and TrainConfig(dropout=0.0).dropout == 0.0
+    assert TrainConfig(dropout=0.3).dropout == 0.3
+    for function in (build_qa_model, train_qa):
+        assert inspect.signature(function).parameters["dropout"].default == 0.0
+    assert QAConfig.__dataclass_fields__["dropout"].default == 0.0

@@ -107,11 +107,15 @@ def cmd_train_qa(args, settings):
         print(data.summary())
         result, metrics = _train(args, settings, spec, data, run_dir)
         from tfbert.qa_export import export_qa
-        path = export_qa(result.model, output, version=version, settings={
-            "data": args.data, "version": data.version, "train_seconds": result.train_seconds,
-            "examples": {"train": len(data.train), "validation": len(data.validation),
-                         "test": len(data.test or ())},
-            "validation_metrics": result.validation, "test_metrics": metrics})
+        path = export_qa(result.model, output, version=version, jit_compile=args.jit_serving,
+                         settings={
+                             "data": args.data, "version": data.version,
+                             "train_seconds": result.train_seconds,
+                             "examples": {"train": len(data.train),
+                                          "validation": len(data.validation),
+                                          "test": len(data.test or ())},
+                             "validation_metrics": result.validation,
+                             "test_metrics": metrics})
     print(f"\nExported model:   {path}")
     print(f"Run records:      {run_dir}")
     if metrics is not None:
@@ -136,12 +140,14 @@ def _train(args, settings, spec, data, run_dir):
     from tfbert._tf import tf_keras
     from tfbert.data.qa_features import SEQ_LENGTH
     from tfbert.qa import build_qa_model
+    from tfbert.recommended import SPAN_DROPOUT
     from tfbert.qa_training import train_qa
     tf_keras.utils.set_random_seed(settings["seed"])
     model = build_qa_model(spec, seq_length=settings["seq_length"] or SEQ_LENGTH,
                            doc_stride=args.doc_stride, max_query_length=args.max_query_length,
                            n_best=args.n_best, max_answer_length=args.max_answer_length,
-                           dropout=settings["dropout"],
+                           dropout=SPAN_DROPOUT if settings["dropout"] is None
+                           else settings["dropout"],
                            rebuild_encoder=settings["rebuild_encoder"])
     # val_loss is TrainConfig's default monitor; answers are judged by F1.
     monitor = "val_f1" if settings["monitor"] == "val_loss" else settings["monitor"]

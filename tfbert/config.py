@@ -16,7 +16,8 @@ import json
 import math
 
 from tfbert.errors import TfbertError
-from tfbert.recommended import FINE_TUNING_EPOCHS, HEAD_ONLY_SETTINGS, RECOMMENDED_KEYS
+from tfbert.recommended import (CLASSIFIER_DROPOUT, FINE_TUNING_EPOCHS, HEAD_ONLY_SETTINGS,
+                                 RECOMMENDED_KEYS, SPAN_DROPOUT)
 from tfbert.registry import DEFAULT_MODEL
 
 __all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
@@ -78,7 +79,9 @@ class TrainConfig:
                                       "rate up")
     seq_length: int | None = _setting(None, "tokens per text, longer texts are truncated "
                                       "(default: the model's recommendation)", type=int)
-    dropout: float = _setting(0.1, "dropout rate before the output layer")
+    dropout: float | None = _setting(None, f"dropout rate before the output layer (default: "
+                                     f"{CLASSIFIER_DROPOUT:g}; {SPAN_DROPOUT:g} for question "
+                                     "answering, as BERT's SQuAD span layer)", type=float)
     pooling: str | None = _setting(None, "classify the [CLS] pooled output or the mean of the "
                                    "token outputs (default: the model's recommendation)",
                                    choices=POOLINGS)
@@ -133,6 +136,8 @@ class TrainConfig:
             _check_frozen(self)
             if self.learning_rate is None:      # head-only defaults, recorded as what ran
                 self.learning_rate = HEAD_ONLY_SETTINGS["learning_rate"]
+        if self.dropout is None:
+            self.dropout = CLASSIFIER_DROPOUT
         if self.epochs is None:
             self.epochs = HEAD_ONLY_SETTINGS["epochs"] if self.freeze_encoder \
                 else FINE_TUNING_EPOCHS

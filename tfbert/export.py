@@ -123,7 +123,8 @@ def export_model(model, directory, label_names=None, settings=None, version=None
     from tfbert._fs import atomic_dir
     if getattr(getattr(model, "config", None), "task", None) == "question-answering":
         from tfbert.qa_export import export_qa      # a tfbert.qa.QAModel: see qa_export
-        return export_qa(model, directory, settings=settings, version=version)
+        return export_qa(model, directory, settings=settings, version=version,
+                         jit_compile=jit_compile)
     label_names, thresholds = _describe(model, label_names, thresholds)
     directory = os.path.abspath(directory)
     version = version if version is not None else (versions(directory) or [0])[-1] + 1

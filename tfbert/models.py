@@ -18,6 +18,7 @@ from tfbert._tf import tf, tf_keras
 from tfbert.config import LONG_TEXT_SETTINGS, POOLINGS, JsonFields, check_long_text
 from tfbert.errors import ModelError, TfbertError
 from tfbert.layers import TrimPadding, encoder_inputs, pool
+from tfbert.recommended import CLASSIFIER_DROPOUT
 from tfbert.registry import (DEFAULT_MODEL, MODELS, ModelSpec, ensure_available,
                              recommended_settings, resolve_model)
 from tfbert.tasks import get_task
@@ -192,7 +193,7 @@ class BertClassifier(tf_keras.Model):
                                 **config.long_text)
 
 
-def build_classifier(model=None, num_classes=2, dropout=0.1, seq_length=None, trainable=True,
+def build_classifier(model=None, num_classes=2, dropout=CLASSIFIER_DROPOUT, seq_length=None, trainable=True,
                      preprocess=None, pooling=None, task="classification", text_pairs=False,
                      rebuild_encoder=None, label_names=None, thresholds=None,
                      name="bert_classifier", truncation="head", head_share=0.25, stride=None,

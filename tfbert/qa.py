@@ -28,8 +28,9 @@ from tfbert.data.qa_features import (DOC_STRIDE, MAX_QUERY_LENGTH, SEQ_LENGTH, Q
                                      make_features)
 from tfbert.data.squad import QAExample, paired_questions
 from tfbert.errors import ModelError
-from tfbert.layers import encoder_inputs
+from tfbert.layers import encoder_inputs, xla_padded
 from tfbert.models import encoder_layer, max_sequence_length
+from tfbert.recommended import SPAN_DROPOUT
 from tfbert.registry import DEFAULT_MODEL, ModelSpec, resolve_model
 from tfbert.tasks.question_answering import MAX_ANSWER_LENGTH, N_BEST, best_answers
 
@@ -53,7 +54,7 @@ class QAConfig(JsonFields):
     n_best: int = N_BEST
     max_answer_length: int = MAX_ANSWER_LENGTH
     null_threshold: float | None = None
-    dropout: float = 0.1
+    dropout: float = SPAN_DROPOUT
     rebuild_encoder: bool = False
     task: str = "question-answering"
 
@@ -63,7 +64,7 @@ class SpanHead(tf_keras.layers.Layer):
     """``sequence_output`` -> ``[batch, seq, 2]`` float32 start/end logits; padding positions
     get a large negative logit so that no probability goes there."""
 
-    def __init__(self, dropout=0.1, **kwargs):
+    def __init__(self, dropout=SPAN_DROPOUT, **kwargs):
         super().__init__(**kwargs)
         self.dropout = tf_keras.layers.Dropout(dropout)
         self.dense = tf_keras.layers.Dense(
@@ -107,27 +108,21 @@ class QAModel(tf_keras.Model):
     def window_logits(self, features, batch_size=PREDICT_BATCH_SIZE):
         """``[windows, seq, 2]`` logits of every window.
 
-        With at least ``batch_size`` windows (evaluation, answering many questions), every
-        batch runs through XLA, padded to ``batch_size`` rows and its longest window to a
-        multiple of 64 tokens, so it compiles once per such length (a few seconds each):
-        on CPU that runs BERT at 256 tokens about twice as fast as the plain graph, whose
-        attention products are slow there (BENCHMARKS.md, qa). Fewer windows, where a
-        compilation would cost more than it saves, run as the plain graph, each batch cut
-        to its longest window. Both give the same logits (within 1e-5).
+        With at least ``batch_size`` windows (evaluation, answering many questions) the
+        batches run through XLA (:func:`~tfbert.layers.xla_padded`: compiled once per
+        padded shape, a few seconds each; about twice as fast at 256 tokens on CPU).
+        Fewer windows, where compiling would cost more than it saves, run as the plain
+        graph. Either way each batch is cut to its longest window, and the logits agree
+        within 1e-5.
         """
         inputs, out = features.inputs, []
-        compiled = len(features) >= batch_size
+        forward = self._forward(compiled=len(features) >= batch_size)
         for i in range(0, len(features), batch_size):
             batch = {k: v[i:i + batch_size] for k, v in inputs.items()}
-            rows = len(batch["input_mask"])
             length = max(int(batch["input_mask"].sum(axis=1).max()), 1)
-            if compiled:
-                length = min(-(-length // XLA_LENGTH_STEP) * XLA_LENGTH_STEP,
-                             inputs["input_mask"].shape[1])
-                batch = {k: np.pad(v, ((0, batch_size - rows), (0, 0)))
-                         for k, v in batch.items()}
-            logits = self._forward(compiled)(_cut(batch, length)).numpy()[:rows]
-            padded = np.full((rows, inputs["input_mask"].shape[1], 2), -1e4, np.float32)
+            logits = forward(_cut(batch, length)).numpy()
+            padded = np.full((logits.shape[0], inputs["input_mask"].shape[1], 2), -1e4,
+                             np.float32)
             padded[:, :length] = logits
             out.append(padded)
         return np.concatenate(out) if out else np.zeros((0, self.config.seq_length, 2))
@@ -164,11 +159,13 @@ class QAModel(tf_keras.Model):
                     in enumerate(zip(questions, contexts))]
         return self.answer_examples(examples, batch_size)
 
-    def export(self, directory, version=None, settings=None, check_pairs=None):
+    def export(self, directory, version=None, settings=None, check_pairs=None,
+               jit_compile=False):
         """Write a SavedModel ``directory/<version>/`` whose ``serving_default`` takes
         ``question`` and ``context`` strings and returns ``answer``, ``start``/``end``
         (character offsets), ``score``, ``has_answer`` and ``null_score_diff``; return its
-        path. Reload-checked against this model; see :mod:`tfbert.qa_export`.
+        path. Reload-checked against this model; ``jit_compile``: the serving function runs
+        the model through XLA. See :mod:`tfbert.qa_export`.
 
         Example::
 
@@ -177,7 +174,7 @@ class QAModel(tf_keras.Model):
         """
         from tfbert.qa_export import export_qa
         return export_qa(self, directory, settings=settings, version=version,
-                         check_pairs=check_pairs)
+                         check_pairs=check_pairs, jit_compile=jit_compile)
 
 
 class _Forward:
@@ -185,15 +182,14 @@ class _Forward:
     attribute tracking, so that saving the model does not save them."""
 
     def __init__(self, model):
-        # One trace each for any batch and length; XLA compiles once per concrete shape.
+        # One trace each for any batch and length.
         signature = [{key: tf.TensorSpec([None, None], tf.int32) for key in _INPUTS}]
         call = lambda inputs: model(inputs, training=False)     # noqa: E731
-        self.function, self.xla = (tf.function(call, input_signature=signature,
-                                               autograph=False,   # plain calls: nothing to convert
-                                               jit_compile=jit) for jit in (False, True))
+        self.function, self.xla = (
+            tf.function(fn, input_signature=signature, autograph=False)  # plain calls
+            for fn in (call, xla_padded(call, model.config.seq_length)))
 
 
-XLA_LENGTH_STEP = 64    # compiled batches are padded to a multiple of this many tokens
 _INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
@@ -207,7 +203,7 @@ _SETTINGS = ("seq_length", "doc_stride", "max_query_length", "n_best", "max_answ
 
 def build_qa_model(model=None, seq_length=SEQ_LENGTH, doc_stride=DOC_STRIDE,
                    max_query_length=MAX_QUERY_LENGTH, n_best=N_BEST,
-                   max_answer_length=MAX_ANSWER_LENGTH, null_threshold=None, dropout=0.1,
+                   max_answer_length=MAX_ANSWER_LENGTH, null_threshold=None, dropout=SPAN_DROPOUT,
                    rebuild_encoder=None, trainable=True, preprocess=None, name="bert_qa"):
     """A :class:`QAModel`: encoder -> dropout -> dense(2) start/end logits per token.
 
@@ -220,7 +216,7 @@ def build_qa_model(model=None, seq_length=SEQ_LENGTH, doc_stride=DOC_STRIDE,
         n_best, max_answer_length: post-processing (start and end candidates per window,
             longest answer in tokens).
         null_threshold: None (SQuAD 1.1: always a span) or the SQuAD 2.0 threshold.
-        dropout: dropout before the span layer.
+        dropout: dropout before the span layer (none by default, as BERT's SQuAD model).
         rebuild_encoder: as for :func:`~tfbert.models.build_classifier` (the rebuilt
             encoder computes every token here: the head reads them all).
 

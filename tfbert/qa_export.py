@@ -35,6 +35,7 @@ import os
 
 from tfbert._tf import tf
 from tfbert.errors import ExportError
+from tfbert.layers import xla_padded
 from tfbert.serving import load_model, versions, write_export_metadata
 
 __all__ = ["export_qa", "CHECK_PAIRS"]
@@ -54,7 +55,7 @@ class _QAServing(tf.Module):
     """What the SavedModel holds: the model's weights, its WordPiece tokenizer, and the
     graph that windows contexts, runs the model and picks each question's span."""
 
-    def __init__(self, model):
+    def __init__(self, model, jit_compile=False):
         super().__init__()
         self.config = config = model.config
         self.tokenizer = model.tokenizer._fast()
@@ -62,7 +63,8 @@ class _QAServing(tf.Module):
         self.weights = list(model.weights)
         # A closure, not an attribute: the module tracks the weights, not the compiled
         # model (whose optimizer slots and metrics would bloat the export).
-        self._logits = lambda inputs: model(inputs, training=False)
+        call = lambda inputs: model(inputs, training=False)    # noqa: E731
+        self._logits = xla_padded(call, config.seq_length) if jit_compile else call
         self.serve = tf.function(self._answer, input_signature=[
             tf.TensorSpec([None], tf.string, name="question"),
             tf.TensorSpec([None], tf.string, name="context")])
@@ -205,9 +207,15 @@ def _char_offsets(context, byte_start, byte_end):
     return convert(byte_start), convert(byte_end)
 
 
-def export_qa(model, directory, settings=None, version=None, check_pairs=None):
+def export_qa(model, directory, settings=None, version=None, check_pairs=None,
+              jit_compile=False):
     """Write the :class:`~tfbert.qa.QAModel` ``model`` as ``directory/<version>/`` and
     return that path (``QAModel.export`` and :func:`tfbert.export_model` call this).
+
+    ``jit_compile``: the serving function runs the model through XLA
+    (:func:`tfbert.layers.xla_padded`: compiled once per padded number of windows and
+    length), about twice as fast at 256 tokens on CPU once each shape is compiled. The
+    SavedModel then needs a TensorFlow with XLA's CPU JIT (the pip wheels have it).
 
     Raises:
         ExportError: the version exists, or the reloaded export does not give the
@@ -221,11 +229,12 @@ def export_qa(model, directory, settings=None, version=None, check_pairs=None):
     target = os.path.join(directory, str(version))
     try:
         with atomic_dir(target, policy="refuse") as staging:
-            module = _QAServing(model)
+            module = _QAServing(model, jit_compile)
             tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
             write_export_metadata(staging, {"kind": "question-answering",
                                             "task": "question-answering",
                                             "qa_model": model.config.to_json(),
+                                            "jit_compile": jit_compile,
                                             "settings": settings or {}})
             _verify(model, staging, check_pairs, target)
     except FileExistsError:

@@ -44,6 +44,7 @@ from tfbert.data.pipeline import epoch_stream
 from tfbert.data.squad import gold_answers
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.qa import build_qa_model
+from tfbert.recommended import SPAN_DROPOUT
 from tfbert.tasks import get_task, monitor_mode
 from tfbert.tasks.question_answering import best_answers
 from tfbert.runs import remove_if_empty
@@ -146,7 +147,7 @@ def window_scores(features, logits):
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
              warmup_fraction=0.1, seq_length=384, doc_stride=128, max_query_length=64,
-             dropout=0.1, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
+             dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
              backup_steps=TrainConfig.backup_steps, jit_compile=TrainConfig.jit_compile,
              callbacks=(), verbose="auto"):
     """Fine-tune a span model on ``data`` (a :class:`~tfbert.data.squad.QAData`); returns a
