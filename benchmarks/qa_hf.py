@@ -338,12 +338,12 @@ def table(records):
         "against Hugging Face's in-memory run_qa-style answering (transformers 5 has no "
         "`pipeline(\"question-answering\")`; where it has, its figure is in the record).",
         "",
-        "| date | training | held out | epochs, batch, lr, seq/stride | system | EM | F1 | "
+        "| date | training | held out | epochs, batch, lr, seq/stride, seed | system | EM | F1 | "
         "train windows/s | answer questions/s | load |",
         "|---|---|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
-                  f"{r['seq_length']}/{r['doc_stride']}"
+                  f"{r['seq_length']}/{r['doc_stride']}, {r['seed']}"
         # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
         clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
         xla = ", XLA training" if r.get("jit_compile") else ""

@@ -140,8 +140,8 @@ def _train(args, settings, spec, data, run_dir):
     from tfbert._tf import tf_keras
     from tfbert.data.qa_features import SEQ_LENGTH
     from tfbert.qa import build_qa_model
-    from tfbert.recommended import SPAN_DROPOUT
     from tfbert.qa_training import train_qa
+    from tfbert.recommended import SPAN_DROPOUT
     tf_keras.utils.set_random_seed(settings["seed"])
     model = build_qa_model(spec, seq_length=settings["seq_length"] or SEQ_LENGTH,
                            doc_stride=args.doc_stride, max_query_length=args.max_query_length,

@@ -193,9 +193,9 @@ class BertClassifier(tf_keras.Model):
                                 **config.long_text)
 
 
-def build_classifier(model=None, num_classes=2, dropout=CLASSIFIER_DROPOUT, seq_length=None, trainable=True,
-                     preprocess=None, pooling=None, task="classification", text_pairs=False,
-                     rebuild_encoder=None, label_names=None, thresholds=None,
+def build_classifier(model=None, num_classes=2, dropout=CLASSIFIER_DROPOUT, seq_length=None,
+                     trainable=True, preprocess=None, pooling=None, task="classification",
+                     text_pairs=False, rebuild_encoder=None, label_names=None, thresholds=None,
                      name="bert_classifier", truncation="head", head_share=0.25, stride=None,
                      max_chunks=8, chunk_pooling="mean"):
     """A :class:`BertClassifier`: raw strings -> preprocessing -> BERT encoder -> dropout ->

@@ -203,8 +203,9 @@ _SETTINGS = ("seq_length", "doc_stride", "max_query_length", "n_best", "max_answ
 
 def build_qa_model(model=None, seq_length=SEQ_LENGTH, doc_stride=DOC_STRIDE,
                    max_query_length=MAX_QUERY_LENGTH, n_best=N_BEST,
-                   max_answer_length=MAX_ANSWER_LENGTH, null_threshold=None, dropout=SPAN_DROPOUT,
-                   rebuild_encoder=None, trainable=True, preprocess=None, name="bert_qa"):
+                   max_answer_length=MAX_ANSWER_LENGTH, null_threshold=None,
+                   dropout=SPAN_DROPOUT, rebuild_encoder=None, trainable=True, preprocess=None,
+                   name="bert_qa"):
     """A :class:`QAModel`: encoder -> dropout -> dense(2) start/end logits per token.
 
     Args:
