@@ -165,9 +165,9 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     same ``run_dir`` resumes there, with early stopping's state and each epoch's scores
     carried over. A finished run removes its backup.
 
-    ``jit_compile`` compiles the training step with XLA: about 1.5x as fast at 256 tokens
-    on CPU (BENCHMARKS.md, qa), after about half a minute of compiling for each of the two
-    batch shapes (full batches and an epoch's last).
+    ``jit_compile`` compiles the training step with XLA: faster on CPU at 256 tokens
+    (BENCHMARKS.md, qa), after about half a minute of compiling for each of the two batch
+    shapes (full batches and an epoch's last).
 
     Example::
 
