@@ -2,10 +2,10 @@
 in-memory model, on the held-out questions of ``qa_hf.py``.
 
 Reads the model a ``qa_hf.py`` run trained (its ``--run-dir``: ``config.json`` and
-``checkpoints/best``), exports it twice into ``--exports`` (a new version each time:
-nothing is overwritten), loads each export in this process and times
-``tfbert.load_model(path).answer`` on the held-out questions after one warm-up call of two
-questions (so the XLA export's first compilations at the timed batch shapes are included),
+``checkpoints/best``), exports it twice into ``RUN_DIR/export`` (a new version each time:
+nothing is overwritten) and times ``tfbert.load_model(path).answer`` on the held-out
+questions as ``qa_hf.py`` does (:func:`qa_hf.export_answer`: one warm-up call of two
+questions first, so the XLA export's compilations at the timed batch shapes are included),
 then the in-memory ``QAModel.answer``. About five minutes on 2 cores::
 
     python benchmarks/qa_hf.py --max-questions 2400 --eval-questions 1000 --seed 7 \\
@@ -18,19 +18,18 @@ import os
 import sys
 import time
 
-import tfbert
+import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qa_hf import SQUAD, split_articles  # noqa: E402
+from qa_hf import SQUAD, export_answer, split_articles  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", required=True, help="a qa_hf.py run's --run-dir")
-    parser.add_argument("--exports", default="/tmp/tfbert-qa-export-speed")
     parser.add_argument("--eval-articles", type=int, default=12)
     parser.add_argument("--eval-questions", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--infer-batch-size", type=int, default=32)
     args = parser.parse_args(argv)
 
     from tfbert.qa import QAModel
@@ -41,17 +40,13 @@ def main(argv=None):
         model = QAModel.from_config(json.load(f)["qa_model"])
     model.load_weights(os.path.join(args.run_dir, "checkpoints", "best"))
 
-    def rate(answer):
-        start = time.perf_counter()
-        answer(questions, contexts, batch_size=args.batch_size)
-        return len(questions) / (time.perf_counter() - start)
-
     for jit_compile in (False, True):
-        loaded = tfbert.load_model(model.export(args.exports, jit_compile=jit_compile))
-        loaded.answer(questions[:2], contexts[:2], batch_size=args.batch_size)
-        print(f"export, jit_serving={jit_compile}: {rate(loaded.answer):.2f} questions/s",
-              flush=True)
-    print(f"in memory: {rate(model.answer):.2f} questions/s")
+        seconds = export_answer(model, questions, contexts, args, jit_compile=jit_compile)
+        print(f"export, jit_serving={jit_compile}: {len(questions) / seconds:.2f} "
+              "questions/s", flush=True)
+    start = time.perf_counter()
+    model.answer(questions, contexts, batch_size=args.infer_batch_size)
+    print(f"in memory: {len(questions) / (time.perf_counter() - start):.2f} questions/s")
 
 
 if __name__ == "__main__":

@@ -136,12 +136,13 @@ def squad2_scores(model, path):
             **{key: round(metrics[key], 2) for key in keys if key in metrics}}
 
 
-def export_answer(model, questions, contexts, args):
+def export_answer(model, questions, contexts, args, jit_compile=False):
     """Seconds for ``tfbert.load_model(export).answer(questions, contexts)``: the model is
-    exported (``RUN_DIR/export``, reload-checked) and the SavedModel, loaded in this process,
-    answers the held-out questions from raw strings (one warm-up call first)."""
+    exported (``RUN_DIR/export``, reload-checked; ``jit_compile``: with ``--jit-serving``)
+    and the SavedModel, loaded in this process, answers the held-out questions from raw
+    strings (one warm-up call first)."""
     import tfbert
-    path = model.export(os.path.join(args.run_dir, "export"))
+    path = model.export(os.path.join(args.run_dir, "export"), jit_compile=jit_compile)
     loaded = tfbert.load_model(path)
     loaded.answer(questions[:2], contexts[:2], batch_size=args.infer_batch_size)
     start = time.perf_counter()

@@ -92,15 +92,11 @@ def test_exports_are_versioned_never_overwritten(qa_export):
         tfbert.export_model(model, os.path.dirname(path), version=1)
 
 
-def _xla_functions(loaded):
-    library = loaded._serve.graph.as_graph_def().library.function
-    return [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
-
-
 def test_xla_export_answers_as_the_plain_one(qa_export, tmp_path):
     """``jit_compile=True``: the serving graph runs the model through XLA (windows padded
     to XLA's shapes) and answers every pair as the plain export does."""
     import tfbert
+    from test_export import _xla_functions
     model, _, plain = qa_export
     path = model.export(str(tmp_path / "qa"), jit_compile=True, check_pairs=PAIRS)
     loaded = tfbert.load_model(path)

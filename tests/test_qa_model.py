@@ -211,12 +211,12 @@ def test_window_logits_is_one_graph_equal_to_the_eager_model(trained_qa):
     eager = model(features.inputs, training=False).numpy()
     real = features.inputs["input_mask"] == 1
     # 64: fewer windows than a batch, the plain graph, cut to the longest window; 4 and 3:
-    # XLA, batches padded to 4 (3) rows, the last batch fewer windows than that.
+    # XLA (xla_padded pads every batch, the short last one too, to XLA_ROWS rows).
     for batch_size in (64, 4, 3):
         got = model.window_logits(features, batch_size)
         assert got.shape == eager.shape
         np.testing.assert_allclose(got[real], eager[real], atol=1e-4)
-        assert (got[~real] == -1e4).all() or (got[~real] < -1e3).all()
+        assert (got[~real] < -1e3).all()
     # One trace each for every batch size and length.
     assert model._forward().experimental_get_tracing_count() == 1
     assert model._forward(compiled=True).experimental_get_tracing_count() == 1
