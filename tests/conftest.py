@@ -34,6 +34,18 @@ IMDB_ARCHIVE = os.path.join(SHARED_DATA, "aclImdb.tar.xz")
 
 REAL_WEIGHTS = {"minilm", "minilm_source"}
 TRAINED = {"trained", "exported"}
+# Worker-seconds of each module's tests (of the "trained" group: the tests of the one trained
+# tiny classifier) in a full clean-clone run on 2026-12-04; used only to run the longest first.
+SECONDS_BY_SCOPE = {
+    "test_tasks": 321, "test_convert": 169, "trained": 146, "test_resume": 130,
+    "test_finetune": 109, "test_cli": 85, "test_long_text": 69, "test_encoders": 66,
+    "test_training": 65, "test_notebook_beyond_binary": 59, "test_embeddings": 59,
+    "test_quiet": 54, "test_notebook_long_documents": 52, "test_pretraining": 45,
+    "test_notebook_question_answering": 34, "test_first_run": 32, "test_qa_model": 31,
+    "test_multiworker": 31, "test_notebook": 30, "test_qa_cli": 28,
+    "test_notebook_embeddings": 24, "test_task_exports": 24, "test_qa_export": 22,
+    "test_setup": 20, "test_bad_inputs": 19, "test_data": 15, "test_features": 13,
+}
 
 
 @pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the xdist_group marks
@@ -43,15 +55,26 @@ def pytest_collection_modifyitems(config, items):
     Under pytest-xdist (``--dist loadgroup``, set in setup.cfg) the tests of the trained tiny
     classifier share one worker, which trains it once, and so do the tests of a module that
     share a module-scoped fixture."""
+    scopes = {}
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if REAL_WEIGHTS & fixtures:
             item.add_marker(pytest.mark.slow)
+        scopes[item] = item.module.__name__
         if TRAINED & fixtures:
+            scopes[item] = "trained"
             item.add_marker(pytest.mark.xdist_group("trained"))
         elif _uses_module_fixture(item):
             # A module-scoped fixture is built once per worker: the module's tests share one.
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    # Longest work first (setup.cfg keeps this order with --no-loadscope-reorder): each worker
+    # takes the next test when it is nearly idle, so the two end together only when what is
+    # left at the end is short. In collection order the four MiniLM task tests came last, and
+    # one worker ran them alone for three minutes. The trained classifier's group leads: one
+    # worker unpacks IMDB for it while the other converts MiniLM for the task tests, instead
+    # of both waiting on the same conversion.
+    items.sort(key=lambda item: (scopes[item] != "trained",
+                                 -SECONDS_BY_SCOPE.get(scopes[item], 0)))
 
 
 def _uses_module_fixture(item):
