@@ -105,7 +105,7 @@ def run_tfbert(train, held_out, args):
                train_windows_per_second=round(windows * args.epochs / result.train_seconds, 2),
                exact_match=round(metrics["exact_match"], 2), f1=round(metrics["f1"], 2),
                answer_questions_per_second=round(len(held_out) / answer_s, 2))
-    exported = export_answer(result.model, questions, contexts, args)
+    exported = export_answer(result.model, questions, contexts, args, args.jit_serving)
     if exported is not None:
         out["export_questions_per_second"] = round(len(held_out) / exported, 2)
     if args.squad2:
@@ -354,7 +354,8 @@ def table(records):
             s = r[system]
             answer = f"{s['answer_questions_per_second']}"
             if "export_questions_per_second" in s:
-                answer += f" (export {s['export_questions_per_second']})"
+                serving = ", XLA serving" if r.get("jit_serving") else ""
+                answer += f" (export{serving} {s['export_questions_per_second']})"
             lines.append(
                 f"| {r['date'][:10]} | {r['train_questions']:,} q ({r['train_articles_used']} art.,"
                 f" {s['train_windows']:,} windows) | {r['eval_questions']:,} q "
@@ -408,6 +409,8 @@ def parse_args(argv=None):
         "span layer (default: train_qa's, none, as Hugging Face's BertForQuestionAnswering)")
     add("--jit-compile", action="store_true", help="tfbert's training step through XLA "
         "(train_qa(jit_compile=True)); answering many questions always uses XLA")
+    add("--jit-serving", action="store_true", help="time tfbert's export made with "
+        "jit_compile=True (tfbert export --jit-serving) instead of the plain one")
     add("--squad2", default=SQUAD2, help="the SQuAD 2.0 file tfbert's model is also scored "
         "on (threshold tuned on its first article, the rest scored); '' to skip")
     add("--systems", nargs="+", default=["tfbert", "hf"], choices=["tfbert", "hf"])

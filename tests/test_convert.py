@@ -275,15 +275,20 @@ def test_overwriting_keeps_the_old_model_until_the_new_one_is_in_place(tmp_path,
 
 
 @pytest.mark.slow   # the full suite: a subprocess converting
-def test_cli_convert(tmp_path):
+def test_cli_convert(tmp_path, capsys):
+    """The console script converts; its refusals (run in process) are one line, exit 2."""
+    from tfbert import cli
     source = make_hf_checkpoint(tmp_path / "hf")
     out = tmp_path / "converted"
     first = run_cli("convert", "--from-hf", source, "--output", out)
     assert first.returncode == 0, first.stderr
     assert (out / "encoder" / "saved_model.pb").is_file()
     assert "[4/4]" in first.stderr  # progress is shown
-    again = run_cli("convert", "--from-hf", source, "--output", out)
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    capsys.readouterr()
+    assert cli.main(["convert", "--from-hf", source, "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err.strip().splitlines()[-1]
     os.rename(os.path.join(source, "model.safetensors"), os.path.join(source, "pytorch_model.bin"))
-    pickled = run_cli("convert", "--from-hf", source, "--output", tmp_path / "x")
-    assert pickled.returncode == 2 and "Traceback" not in pickled.stderr
+    assert cli.main(["convert", "--from-hf", source, "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "pickled" in err.strip().splitlines()[-1], err
+    assert not (tmp_path / "x").exists()

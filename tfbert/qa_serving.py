@@ -45,8 +45,9 @@ class LoadedQA:
     def answer(self, questions, contexts, batch_size=PREDICT_BATCH_SIZE, qids=None):
         """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per question about its
         context (a string, or one per question; any length), in input order;
-        ``batch_size`` questions go to the SavedModel at a time. ``qids`` names the
-        answers (default: their positions).
+        ``batch_size`` questions go to the SavedModel at a time, shortest texts together
+        (each call pads its windows to its longest), and ``qids`` names the answers
+        (default: their positions).
 
         Example::
 
@@ -54,15 +55,17 @@ class LoadedQA:
         """
         questions, contexts = paired_questions(questions, contexts)
         qids = [str(i) for i in range(len(questions))] if qids is None else list(qids)
-        answers = []
-        for begin in range(0, len(questions), batch_size):
-            chosen = slice(begin, begin + batch_size)
+        answers = [None] * len(questions)
+        order = sorted(range(len(questions)),
+                       key=lambda i: len(questions[i]) + len(contexts[i]))
+        for begin in range(0, len(order), batch_size):
+            chosen = order[begin:begin + batch_size]
             out = {key: value.numpy() for key, value in self._serve(
-                question=tf.constant(questions[chosen], tf.string),
-                context=tf.constant(contexts[chosen], tf.string)).items()}
-            for i, qid in enumerate(qids[chosen]):
-                answers.append(SpanAnswer(
-                    out["answer"][i].decode("utf-8"), int(out["start"][i]),
-                    int(out["end"][i]), float(out["score"][i]), qid, questions[begin + i],
-                    float(out["null_score_diff"][i]), bool(out["has_answer"][i])))
+                question=tf.constant([questions[i] for i in chosen], tf.string),
+                context=tf.constant([contexts[i] for i in chosen], tf.string)).items()}
+            for row, i in enumerate(chosen):
+                answers[i] = SpanAnswer(
+                    out["answer"][row].decode("utf-8"), int(out["start"][row]),
+                    int(out["end"][row]), float(out["score"][row]), qids[i], questions[i],
+                    float(out["null_score_diff"][row]), bool(out["has_answer"][row]))
         return answers
