@@ -12,6 +12,7 @@ Example::
 """
 from tfbert._tf import tf
 from tfbert.config import PREDICT_BATCH_SIZE
+from tfbert.data.pipeline import length_order
 from tfbert.data.squad import paired_questions
 from tfbert.tasks.question_answering import SpanAnswer
 
@@ -56,8 +57,7 @@ class LoadedQA:
         questions, contexts = paired_questions(questions, contexts)
         qids = [str(i) for i in range(len(questions))] if qids is None else list(qids)
         answers = [None] * len(questions)
-        order = sorted(range(len(questions)),
-                       key=lambda i: len(questions[i]) + len(contexts[i]))
+        order = length_order(questions, contexts)
         for begin in range(0, len(order), batch_size):
             chosen = order[begin:begin + batch_size]
             out = {key: value.numpy() for key, value in self._serve(
