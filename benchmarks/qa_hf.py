@@ -16,9 +16,12 @@ questions:
 
 Then answering speed on the held-out questions, raw strings in, answer texts out:
 questions/s of tfbert's in-memory ``QAModel.answer`` and of its export's
-``tfbert.load_model(path).answer`` (:func:`export_answer`) against Hugging Face's in-memory answering (run_qa's tokenization, forward
-passes and post-processing, :func:`hf_predict`) and ``pipeline("question-answering")``
-where transformers has it (transformers 5 removed that pipeline: the record says so).
+``tfbert.load_model(path).answer`` (:func:`export_answer`) against Hugging Face's in-memory
+answering (run_qa's tokenization, forward passes and post-processing, :func:`hf_predict`)
+and ``pipeline("question-answering")`` where transformers has it (transformers 5 removed
+that pipeline: the record says so). Each is the faster of two passes over the held-out
+questions after a first one (the scoring pass; for the export, the first pass is its
+``cold`` figure), so a passing load or a one-off compilation does not decide the ratio.
 
 There is no SQuAD training file offline: the dev-v1.1 file's first ``--train-articles``
 articles (in file order) train, its last ``--eval-articles`` are scored (split by
@@ -96,18 +99,17 @@ def run_tfbert(train, held_out, args):
     metrics = evaluate_qa(result.model, held_out)
     questions = [e.question for e in held_out]
     contexts = [e.context for e in held_out]
-    start = time.perf_counter()
-    result.model.answer(questions, contexts, batch_size=args.infer_batch_size)
-    answer_s = time.perf_counter() - start
+    answer_s = best_of_two(lambda: result.model.answer(questions, contexts,
+                                                       batch_size=args.infer_batch_size))
     # train_seconds: the epochs' training steps only (as Hugging Face's loop is timed).
     out = dict(train_windows=windows, train_seconds=round(result.train_seconds, 1),
                train_qa_seconds=round(train_s, 1),
                train_windows_per_second=round(windows * args.epochs / result.train_seconds, 2),
                exact_match=round(metrics["exact_match"], 2), f1=round(metrics["f1"], 2),
                answer_questions_per_second=round(len(held_out) / answer_s, 2))
-    exported = export_answer(result.model, questions, contexts, args, args.jit_serving)
-    if exported is not None:
-        out["export_questions_per_second"] = round(len(held_out) / exported, 2)
+    cold, warm = export_answer(result.model, questions, contexts, args, args.jit_serving)
+    out["export_cold_questions_per_second"] = round(len(held_out) / cold, 2)
+    out["export_questions_per_second"] = round(len(held_out) / warm, 2)
     if args.squad2:
         out["squad2"] = squad2_scores(result.model, args.squad2)
     return out
@@ -137,17 +139,31 @@ def squad2_scores(model, path):
 
 
 def export_answer(model, questions, contexts, args, jit_compile=False):
-    """Seconds for ``tfbert.load_model(export).answer(questions, contexts)``: the model is
-    exported (``RUN_DIR/export``, reload-checked; ``jit_compile``: with ``--jit-serving``)
-    and the SavedModel, loaded in this process, answers the held-out questions from raw
-    strings (one warm-up call first)."""
+    """``(cold, warm)`` seconds for ``tfbert.load_model(export).answer(questions,
+    contexts)``: the model is exported (``RUN_DIR/export``, reload-checked;
+    ``jit_compile``: with ``--jit-serving``) and the SavedModel, loaded in this process,
+    answers the held-out questions from raw strings. ``cold``: the first pass after a
+    warm-up call of two questions (an XLA export compiles the other padded shapes during
+    it); ``warm``: the faster of the next two passes, as a long-running service answers."""
     import tfbert
     path = model.export(os.path.join(args.run_dir, "export"), jit_compile=jit_compile)
     loaded = tfbert.load_model(path)
     loaded.answer(questions[:2], contexts[:2], batch_size=args.infer_batch_size)
+    call = lambda: loaded.answer(questions, contexts, batch_size=args.infer_batch_size)  # noqa: E731
     start = time.perf_counter()
-    loaded.answer(questions, contexts, batch_size=args.infer_batch_size)
-    return time.perf_counter() - start
+    call()
+    return time.perf_counter() - start, best_of_two(call)
+
+
+def best_of_two(call):
+    """The faster of two timed calls: both systems' answering is timed so, which halves
+    the effect of a passing load on a shared machine."""
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 # ------------------------------------------------------------------ Hugging Face PyTorch
@@ -285,9 +301,8 @@ def run_hf(train, held_out, args):
     tokenizer = BertTokenizerFast.from_pretrained(hf_folder())
     model = BertForQuestionAnswering.from_pretrained(hf_folder())
     windows, train_s = hf_train(model, tokenizer, train, args)
-    start = time.perf_counter()
     predictions = hf_predict(model, tokenizer, held_out, args)
-    answer_s = time.perf_counter() - start
+    answer_s = best_of_two(lambda: hf_predict(model, tokenizer, held_out, args))
     metrics = squad_scores(predictions, gold_answers(held_out))
     out = dict(train_windows=windows, train_seconds=round(train_s, 1),
                train_windows_per_second=round(windows * args.epochs / train_s, 2),
@@ -355,7 +370,11 @@ def table(records):
             answer = f"{s['answer_questions_per_second']}"
             if "export_questions_per_second" in s:
                 serving = ", XLA serving" if r.get("jit_serving") else ""
-                answer += f" (export{serving} {s['export_questions_per_second']})"
+                cold = s.get("export_cold_questions_per_second")
+                cold = f", first pass {cold}" if cold else ""
+                answer += f" (export{serving} {s['export_questions_per_second']}{cold})"
+            if r.get("answer_timing"):
+                answer += " [best of 2]"
             lines.append(
                 f"| {r['date'][:10]} | {r['train_questions']:,} q ({r['train_articles_used']} art.,"
                 f" {s['train_windows']:,} windows) | {r['eval_questions']:,} q "
@@ -368,7 +387,9 @@ def table(records):
         lines += ["", f"Last run: F1 tfbert/hf {last['tfbert']['f1']} / {last['hf']['f1']} "
                   f"(target ≥ 1x: {last['tfbert']['f1'] >= last['hf']['f1']}); answering "
                   f"{last['tfbert']['answer_questions_per_second'] / last['hf']['answer_questions_per_second']:.2f}x "
-                  "Hugging Face's questions/s (target ≥ 1x). `load` is the 1-minute load "
+                  "Hugging Face's questions/s in memory, "
+                  f"{last['tfbert'].get('export_questions_per_second', 0) / last['hf']['answer_questions_per_second']:.2f}x "
+                  "with the export (target ≥ 1x). `load` is the 1-minute load "
                   "average at the end of the run (2 cores)."]
         squad2 = last["tfbert"].get("squad2")
         if squad2:
@@ -440,6 +461,7 @@ def main(argv=None):
               "train_articles_used": len({e.article for e in train}),
               "eval_questions": len(held_out),
               "eval_articles_used": len({e.article for e in held_out}),
+              "answer_timing": "best of 2 passes after the scoring pass",
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               **versions()}
     runners = {"tfbert": run_tfbert, "hf": run_hf}
