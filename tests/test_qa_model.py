@@ -211,7 +211,7 @@ def test_window_logits_is_one_graph_equal_to_the_eager_model(trained_qa):
     eager = model(features.inputs, training=False).numpy()
     real = features.inputs["input_mask"] == 1
     # 64: fewer windows than a batch, the plain graph, cut to the longest window; 4 and 3:
-    # XLA (xla_padded pads every batch, the short last one too, to XLA_ROWS rows).
+    # XLA (xla_padded pads every batch, the short last one too, to a multiple of XLA_ROWS rows).
     for batch_size in (64, 4, 3):
         got = model.window_logits(features, batch_size)
         assert got.shape == eager.shape
