@@ -150,20 +150,20 @@ def export_answer(model, questions, contexts, args, jit_compile=False):
     loaded = tfbert.load_model(path)
     loaded.answer(questions[:2], contexts[:2], batch_size=args.infer_batch_size)
     call = lambda: loaded.answer(questions, contexts, batch_size=args.infer_batch_size)  # noqa: E731
+    return timed(call), best_of_two(call)
+
+
+def timed(call):
+    """Seconds one ``call()`` takes."""
     start = time.perf_counter()
     call()
-    return time.perf_counter() - start, best_of_two(call)
+    return time.perf_counter() - start
 
 
 def best_of_two(call):
     """The faster of two timed calls: both systems' answering is timed so, which halves
     the effect of a passing load on a shared machine."""
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timed(call) for _ in range(2))
 
 
 # ------------------------------------------------------------------ Hugging Face PyTorch
