@@ -94,10 +94,10 @@ def run(args):
     print(data.summary(), flush=True)
     run_dir = os.path.join(REPO, "runs", f"bench-{args.task}")
     start = time.perf_counter()
-    result = train(data, model="all-minilm-l6-v2", epochs=args.epochs, batch_size=args.batch_size,
-                   learning_rate=args.learning_rate, seq_length=args.seq_length,
-                   pooling=args.pooling, seed=args.seed, patience=args.epochs,
-                   monitor=args.monitor, mixed_precision=args.mixed_precision,
+    result = train(data, model=args.model, truncation=args.truncation, epochs=args.epochs,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   seq_length=args.seq_length, pooling=args.pooling, seed=args.seed,
+                   patience=args.epochs, monitor=args.monitor, mixed_precision=args.mixed_precision,
                    rebuild_encoder=args.rebuild_encoder, run_dir=run_dir, verbose=2)
     train_wall = time.perf_counter() - start
     start = time.perf_counter()
@@ -113,7 +113,9 @@ def run(args):
         "epochs_run": len(result.history["loss"]), "epochs": args.epochs,
         "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "seq_length": args.seq_length, "pooling": args.pooling, "seed": args.seed,
-        "monitor": args.monitor,
+        "monitor": args.monitor, "model": args.model, "truncation": args.truncation,
+        "mixed_precision": args.mixed_precision or "float32",
+        "rebuild_encoder": args.rebuild_encoder,
         "headline": headline, **{k: metrics[k] for k in keep if k in metrics},
         **({"micro_f1": metrics["micro"]["f1"]} if "micro" in metrics else {}),
         "loss": metrics["loss"],
@@ -163,6 +165,11 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--pooling", default="mean", choices=("cls", "mean"))
+    parser.add_argument("--truncation", default="head",
+                        help="what of a long text the model reads (tfbert.train's truncation)")
+    parser.add_argument("--model", default="all-minilm-l6-v2",
+                        help="a registry name or a TF Hub-format folder, e.g. what "
+                             "`tfbert pretrain` wrote")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--monitor", default="val_loss",
                         help="the validation figure that picks the epoch kept (tfbert.train)")

@@ -60,6 +60,7 @@ from tfbert.metrics_qa import squad_scores
 from tfbert.recommended import SPAN_DROPOUT
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qa_table import table  # noqa: E402
 from records import DATA, RESULTS_FOLDER, append_record, read_records, replace_section  # noqa: E402
 
 RECORDS = os.path.join(RESULTS_FOLDER, "qa.jsonl")
@@ -339,67 +340,6 @@ def versions():
     """The library versions a record was measured with."""
     from importlib.metadata import version
     return {name: version(name) for name in ("tensorflow", "tf-keras", "torch", "transformers")}
-
-
-def table(records):
-    """BENCHMARKS.md's ``qa`` section: every side-by-side record, newest last."""
-    rows = [r for r in records if r.get("peer") == "hf"]
-    lines = [
-        "Reproduce: `python benchmarks/qa_hf.py --train-articles 36 --max-questions 3600 "
-        "--epochs 1 --seq-length 256 --doc-stride 128 --eval-articles 12 --eval-questions 1000 "
-        "--table` (records in `benchmarks/qa.jsonl`). Both systems train all-MiniLM-L6-v2 on "
-        "the same questions of the dev-v1.1 file's first articles and are scored with the "
-        "official v1.1 EM/F1 on the same questions of its last articles. Answering (raw "
-        "strings to answer texts, held-out questions): tfbert's in-memory `QAModel.answer` "
-        "against Hugging Face's in-memory run_qa-style answering (transformers 5 has no "
-        "`pipeline(\"question-answering\")`; where it has, its figure is in the record).",
-        "",
-        "| date | training | held out | epochs, batch, lr, seq/stride, seed | system | EM | F1 | "
-        "train windows/s | answer questions/s | load |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---|"]
-    for r in rows:
-        setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
-                  f"{r['seq_length']}/{r['doc_stride']}, {r['seed']}"
-        # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
-        clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
-        xla = ", XLA training" if r.get("jit_compile") else ""
-        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}{xla}",
-                 "hf": clip}
-        for system in ("tfbert", "hf"):
-            s = r[system]
-            answer = f"{s['answer_questions_per_second']}"
-            if "export_questions_per_second" in s:
-                serving = ", XLA serving" if r.get("jit_serving") else ""
-                cold = s.get("export_cold_questions_per_second")
-                cold = f", first pass {cold}" if cold else ""
-                answer += f" (export{serving} {s['export_questions_per_second']}{cold})"
-            if r.get("answer_timing"):
-                answer += " [best of 2]"
-            lines.append(
-                f"| {r['date'][:10]} | {r['train_questions']:,} q ({r['train_articles_used']} art.,"
-                f" {s['train_windows']:,} windows) | {r['eval_questions']:,} q "
-                f"({r['eval_articles_used']} art.) | {setting} | {system} ({notes[system]}) | "
-                f"{s['exact_match']} | "
-                f"**{s['f1']}** | {s['train_windows_per_second']} | {answer} | "
-                f"{r.get('load_average', '?')} |")
-    if rows:
-        last = rows[-1]
-        lines += ["", f"Last run: F1 tfbert/hf {last['tfbert']['f1']} / {last['hf']['f1']} "
-                  f"(target ≥ 1x: {last['tfbert']['f1'] >= last['hf']['f1']}); answering "
-                  f"{last['tfbert']['answer_questions_per_second'] / last['hf']['answer_questions_per_second']:.2f}x "
-                  "Hugging Face's questions/s in memory, "
-                  f"{last['tfbert'].get('export_questions_per_second', 0) / last['hf']['answer_questions_per_second']:.2f}x "
-                  "with the export (target ≥ 1x). `load` is the 1-minute load "
-                  "average at the end of the run (2 cores)."]
-        squad2 = last["tfbert"].get("squad2")
-        if squad2:
-            lines += ["", f"SQuAD 2.0 (`squad_v2_two_articles.json`), the same tfbert model "
-                      f"(trained on 1.1 questions only), its no-answer threshold "
-                      f"({squad2['null_threshold']}) tuned on {squad2['tuned_on']}, scored on "
-                      f"{squad2['scored_on']}: EM {squad2['exact']}, F1 {squad2['f1']}; "
-                      f"HasAns F1 {squad2.get('HasAns_f1')} ({squad2.get('HasAns_total')} q), "
-                      f"NoAns F1 {squad2.get('NoAns_f1')} ({squad2.get('NoAns_total')} q)."]
-    return "\n".join(lines)
 
 
 def parse_args(argv=None):
