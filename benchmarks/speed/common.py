@@ -17,7 +17,7 @@ from records import DATA, RESULTS_FOLDER
 RESULTS = os.path.join(RESULTS_FOLDER, "throughput.jsonl")   # one JSON record per run
 
 MODEL = "all-minilm-l6-v2"
-SYSTEMS = ("tfbert", "tfbert-rebuilt", "tfbert-bf16", "recipe", "hf")
+SYSTEMS = ("tfbert", "tfbert-xla", "tfbert-bf16", "recipe", "hf")
 DATASETS = ("sst2", "imdb")
 LABEL_NAMES = ["negative", "positive"]
 LEARNING_RATE = 5e-5
