@@ -90,9 +90,14 @@ def load(task, max_train, seed):
 def run(args):
     from tfbert.evaluation import evaluate
     from tfbert.training import train
+    from tfbert.data import balanced_subset
     data = load(args.task, args.max_train, args.seed)
+    _, split, headline = TASKS[args.task]
+    if args.max_test and args.max_test < len(data.test):
+        data.test = balanced_subset(data.test, args.max_test, args.seed)
+        split += f", a balanced sample of {len(data.test):,}"
     print(data.summary(), flush=True)
-    run_dir = os.path.join(REPO, "runs", f"bench-{args.task}")
+    run_dir = args.run_dir or os.path.join(REPO, "runs", f"bench-{args.task}")
     start = time.perf_counter()
     result = train(data, model=args.model, truncation=args.truncation, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -104,7 +109,6 @@ def run(args):
     metrics = evaluate(result.model, data.test, data.label_names, thresholds=result.thresholds,
                        report_dir=os.path.join(run_dir, "report"))
     eval_wall = time.perf_counter() - start
-    _, split, headline = TASKS[args.task]
     keep = ("accuracy", "f1", "precision", "recall", "pearson", "spearman", "mse",
             "subset_accuracy", "average_precision")
     record = {
@@ -124,7 +128,7 @@ def run(args):
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "note": args.note,
     }
-    append_record(RESULTS, record)
+    append_record(args.results, record)
     print(json.dumps(record, indent=2))
 
 
@@ -178,6 +182,10 @@ def main():
                              "encoder)")
     parser.add_argument("--rebuild-encoder", action="store_true",
                         help="run the encoder as a rebuilt Keras BertEncoder")
+    parser.add_argument("--max-test", type=int,
+                        help="evaluate on a balanced, seeded sample of this many test examples")
+    parser.add_argument("--run-dir", help="training's run folder (default runs/bench-<task>)")
+    parser.add_argument("--results", default=RESULTS, help="the JSON-lines file appended to")
     parser.add_argument("--note", default="")
     parser.add_argument("--table", action="store_true", help="rewrite BENCHMARKS.md's table")
     args = parser.parse_args()

@@ -9,7 +9,8 @@ same machine:
 - ``tfbert``: the Keras model :func:`tfbert.pretrain` trains (the encoder rebuilt as a
   tf-models-official ``BertEncoder``, ``BertPretrainerV2``'s tied ``MaskedLM`` head), fed
   by :func:`tfbert.masking.masked_lm_dataset` (masks drawn in the graph every step);
-  ``tfbert-xla`` the same with ``jit_compile=True``.
+  ``tfbert-xla`` the same with ``jit_compile=True``, ``tfbert-bf16`` with
+  ``mixed_precision="mixed_bfloat16"`` (where the CPU has AVX512-BF16 or AMX).
 - ``hf``: ``transformers.BertForMaskedLM`` + ``torch.optim.AdamW``, given the very ids,
   masks and labels of tfbert's batches (the masking is not timed there).
 
@@ -28,14 +29,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNSUP = os.path.join(os.path.dirname(REPO), "shared", "data", "aclImdb_unsup.tar.xz")
 
 
-def tfbert_speed(texts, args, jit_compile):
+def tfbert_speed(texts, args, jit_compile, mixed_precision=None):
     import tensorflow_hub as hub
     from tfbert.config import PretrainConfig
     from tfbert.masking import masked_lm_dataset
     from tfbert.pretraining import _build
     from tfbert.registry import resolve_model
     config = PretrainConfig(model="all-minilm-l6-v2", batch_size=args.batch_size,
-                            seq_length=args.seq_length, jit_compile=jit_compile)
+                            seq_length=args.seq_length, jit_compile=jit_compile,
+                            mixed_precision=mixed_precision)
     spec = resolve_model(config.model)
     mlm, _, _ = _build(spec, hub.load(spec.encoder), config, args.warmup + args.steps)
     batches = masked_lm_dataset(texts, hub.load(spec.preprocess), config.seq_length,
@@ -95,6 +97,10 @@ def main(argv=None):
     parser.add_argument("--seq-length", type=int, default=128)
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--no-xla", action="store_true", help="skip tfbert-xla")
+    parser.add_argument("--no-bf16", action="store_true", help="skip tfbert-bf16")
+    parser.add_argument("--record", default=os.path.join(REPO, "benchmarks",
+                                                         "pretrain_speed.jsonl"),
+                        help="append the result here (JSON lines)")
     args = parser.parse_args(argv)
     sys.path.insert(0, REPO)
     from tfbert.data.unlabelled import load_texts
@@ -103,12 +109,18 @@ def main(argv=None):
     results["tfbert"], batches = tfbert_speed(texts, args, jit_compile=False)
     if not args.no_xla:
         results["tfbert-xla"], _ = tfbert_speed(texts, args, jit_compile=True)
+    if not args.no_bf16:
+        results["tfbert-bf16"], _ = tfbert_speed(texts, args, jit_compile=False,
+                                                 mixed_precision="mixed_bfloat16")
     results["hf"] = hf_speed(batches, args)
-    record = {"batch_size": args.batch_size, "seq_length": args.seq_length,
+    record = {"date": time.strftime("%Y-%m-%d %H:%M"),
+              "load_average": round(os.getloadavg()[0], 1), "batch_size": args.batch_size, "seq_length": args.seq_length,
               "timed_steps": args.steps, "cpus": os.cpu_count(),
               "examples_per_second": {k: None if v is None else round(v, 2)
                                       for k, v in results.items()}}
     print(json.dumps(record, indent=2))
+    with open(args.record, "a") as out:
+        out.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,183 @@
+"""IMDB long documents: head vs tail vs head+tail vs chunks, with and without further pre-training.
+
+Sun et al. (2019)'s two recipes on tfbert's worked example, all-MiniLM-L6-v2 on the fast
+path (rebuilt encoder, bfloat16), 256 tokens:
+
+1. **Within-task pre-training (ITPT).** ``tfbert pretrain`` on IMDB's 50,000 unlabelled
+   reviews (``../shared/data/aclImdb_unsup.tar.xz``, 128 tokens, batch 32, lr 5e-5) for
+   ``--pretrain-steps`` steps into ``--itpt DIR`` (skipped when DIR already holds a model);
+   its ``pretraining.json`` (held-out masked-LM loss and accuracy before/after, steps,
+   examples/s) goes into the record.
+2. **The grid.** For each model (the base, the ITPT one) and each ``--truncation``, a
+   fresh process runs ``accuracy.py imdb`` with the same training subset, budget and seed,
+   and evaluates on the same balanced, seeded sample of the test split (``--max-test``;
+   0 = all 25,000), appending to ``benchmarks/long_documents.jsonl``.
+
+``--table`` rewrites BENCHMARKS.md's long-documents table from that file. Run::
+
+    python benchmarks/long_documents.py --pretrain-steps 600 --itpt /tmp/minilm_imdb \\
+        --max-train 2000 --max-test 5000
+    python benchmarks/long_documents.py --table
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from records import DATA, REPO, RESULTS_FOLDER, append_record, read_records, replace_section
+
+RESULTS = os.path.join(RESULTS_FOLDER, "long_documents.jsonl")
+BASE = "all-minilm-l6-v2"
+TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
+
+
+def pretrain(args):
+    """Run ``tfbert pretrain`` into ``args.itpt`` unless a model is there; its report."""
+    report = os.path.join(args.itpt, "pretraining.json")
+    if not os.path.exists(report):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from tfbert.cli import main; main()", "pretrain",
+                        "--model", BASE,
+                        "--data", os.path.join(DATA, "aclImdb_unsup.tar.xz"),
+                        "--output", args.itpt, "--steps", str(args.pretrain_steps),
+                        "--seq-length", "128", "--batch-size", "32", "--learning-rate",
+                        str(args.pretrain_learning_rate), "--heldout", "500",
+                        "--mixed-precision", args.mixed_precision,
+                        "--run-dir", os.path.join(REPO, "runs", "long-itpt")],
+                       check=True, cwd=REPO)
+        wall = time.perf_counter() - start
+        with open(report) as f:
+            info = json.load(f)
+        append_record(RESULTS, {"kind": "pretraining", "date": time.strftime("%Y-%m-%d"),
+                                "output": args.itpt, "wall_s": round(wall, 1),
+                                "mixed_precision": args.mixed_precision, **info})
+    with open(report) as f:
+        return json.load(f)
+
+
+def embedding_drift(itpt, count=200):
+    """Record how far pre-training moved the encoder: the cosine between each of ``count``
+    held-out unlabelled reviews' embeddings (``tfbert.embed``: mean pooling, 256 tokens)
+    under the base model and under ``itpt`` (the first texts of pretrain's seeded shuffle,
+    which its held-out slice kept out of training)."""
+    if any(r.get("kind") == "drift" and r["output"] == itpt for r in read_records(RESULTS)):
+        return
+    import numpy as np
+    import tfbert
+    from tfbert.data.unlabelled import load_texts
+    texts = load_texts(os.path.join(DATA, "aclImdb_unsup.tar.xz"), seed=42)[:count]
+    cosine = np.sum(tfbert.embed(texts, model=BASE, progress=False)
+                    * tfbert.embed(texts, model=itpt, progress=False), axis=1)
+    append_record(RESULTS, {"kind": "drift", "date": time.strftime("%Y-%m-%d"),
+                            "output": itpt, "texts": count,
+                            "cosine_mean": round(float(cosine.mean()), 4),
+                            "cosine_min": round(float(cosine.min()), 4),
+                            "cosine_max": round(float(cosine.max()), 4)})
+
+
+def fine_tune(args, model, truncation):
+    """One row of the grid, in a fresh process (no graph or memory left over)."""
+    name = "itpt" if model != BASE else "base"
+    subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"), "imdb",
+                    "--max-train", str(args.max_train), "--max-test", str(args.max_test),
+                    "--epochs", "1", "--seq-length", str(args.seq_length),
+                    "--learning-rate", str(args.learning_rate), "--truncation", truncation,
+                    "--model", model, "--rebuild-encoder",
+                    "--mixed-precision", args.mixed_precision, "--seed", str(args.seed),
+                    "--run-dir", os.path.join(REPO, "runs", f"long-{name}-{truncation}"),
+                    "--results", RESULTS, "--note", f"{name}: {args.note}".rstrip(": ")],
+                   check=True, cwd=os.path.join(REPO, "benchmarks"))
+
+
+def table():
+    """Rewrite BENCHMARKS.md between the long_documents markers, and print it: for each
+    training/test setting, truncation x (base, ITPT) accuracy; then every run; then ITPT."""
+    records = read_records(RESULTS)
+    runs = [r for r in records if "kind" not in r]
+    lines = []
+    settings = sorted({(r["train_examples"], r["split"], r["seq_length"]) for r in runs},
+                      key=lambda key: (key[0], len(key[1])))
+    for train_examples, split, seq_length in settings:
+        cell = {(r["truncation"], r["model"] == BASE): r["accuracy"] for r in runs
+                if (r["train_examples"], r["split"], r["seq_length"]) ==
+                (train_examples, split, seq_length)}
+        lines += [f"{train_examples:,} training reviews, {seq_length} tokens; accuracy on "
+                  f"{split}:", "",
+                  "| truncation | base | ITPT | ITPT - base |", "|---|---|---|---|"]
+        best = max(cell.values())
+        for truncation in TRUNCATIONS:
+            base, itpt = cell.get((truncation, True)), cell.get((truncation, False))
+            if base is None and itpt is None:
+                continue
+            show = [("—" if a is None else (f"**{a:.4f}**" if a == best else f"{a:.4f}"))
+                    for a in (base, itpt)]
+            diff = "" if None in (base, itpt) else f"{100 * (itpt - base):+.2f} points"
+            lines.append(f"| {truncation} | {show[0]} | {show[1]} | {diff} |")
+        lines.append("")
+    lines += ["Every run:", "",
+              "| date | model | truncation | train reviews | evaluated on | accuracy | f1 "
+              "| train wall | train ex/s | eval wall |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        model = "base" if r["model"] == BASE else "ITPT"
+        lines.append(f"| {r['date']} | {model} | {r['truncation']} | {r['train_examples']:,} | "
+                     f"{r['split']} | {r['accuracy']:.4f} | {r['f1']:.4f} | "
+                     f"{r['train_wall_s'] / 60:.1f} min | {r['train_examples_per_s']:.1f} | "
+                     f"{r['eval_wall_s'] / 60:.1f} min |")
+    lines.append("")
+    for r in records:
+        if r.get("kind") == "pretraining":
+            held, config = r["heldout"], r["config"]
+            lines.append(
+                f"ITPT ({r['date']}): {r['steps']} steps of {config['batch_size']} unlabelled "
+                f"reviews at {config['seq_length']} tokens, lr {config['learning_rate']:g}, "
+                f"{r['mixed_precision']}, in {r['wall_s'] / 60:.1f} min "
+                f"({r['examples_per_second']:.1f} examples/s while training); held-out "
+                f"masked-LM loss {held['loss_before']:.2f} -> {held['loss_after']:.2f}, "
+                f"accuracy {held['accuracy_before']:.3f} -> {held['accuracy_after']:.3f} "
+                f"({held['texts']} reviews).")
+        if r.get("kind") == "drift":
+            lines.append(
+                f"How far it moved the encoder: the cosine between a held-out review's "
+                f"embedding (mean pooling) under the base model and under the ITPT one "
+                f"averages {r['cosine_mean']:.2f} over {r['texts']} held-out unlabelled reviews "
+                f"(from {r['cosine_min']:.2f} to {r['cosine_max']:.2f}).")
+    text = "\n".join(lines).rstrip()
+    replace_section("long_documents", text)
+    print(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--itpt", help="the further pre-trained model's folder (made if absent)")
+    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--pretrain-learning-rate", type=float, default=5e-5)
+    parser.add_argument("--truncations", nargs="*", default=TRUNCATIONS, choices=TRUNCATIONS,
+                        help="the fine-tuning rows to run (none: only pre-train and measure)")
+    parser.add_argument("--models", nargs="+", default=("base", "itpt"),
+                        choices=("base", "itpt"))
+    parser.add_argument("--max-train", type=int, default=2000)
+    parser.add_argument("--max-test", type=int, default=5000, help="0: all 25,000")
+    parser.add_argument("--seq-length", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--mixed-precision", default="mixed_bfloat16")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args()
+    if not args.table:
+        if "itpt" in args.models:
+            if not args.itpt:
+                parser.error("--itpt DIR is needed for the itpt rows")
+            pretrain(args)
+            embedding_drift(args.itpt)
+        for truncation in args.truncations:
+            for model in args.models:
+                fine_tune(args, BASE if model == "base" else args.itpt, truncation)
+    table()
+
+
+if __name__ == "__main__":
+    main()
