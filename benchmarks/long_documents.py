@@ -84,11 +84,22 @@ def fine_tune(args, model, truncation):
                     "--max-train", str(args.max_train), "--max-test", str(args.max_test),
                     "--epochs", "1", "--seq-length", str(args.seq_length),
                     "--learning-rate", str(args.learning_rate), "--truncation", truncation,
-                    "--model", model, "--rebuild-encoder",
+                    "--model", model, "--rebuild-encoder", "--max-chunks", str(args.max_chunks),
                     "--mixed-precision", args.mixed_precision, "--seed", str(args.seed),
                     "--run-dir", os.path.join(REPO, "runs", f"long-{name}-{truncation}"),
                     "--results", RESULTS, "--note", f"{name}: {args.note}".rstrip(": ")],
                    check=True, cwd=os.path.join(REPO, "benchmarks"))
+
+
+def _truncation(record):
+    """``chunks (max N)`` for chunks, else the truncation."""
+    if record["truncation"] == "chunks" and record.get("max_chunks"):
+        return f"chunks (max {record['max_chunks']})"
+    return record["truncation"]
+
+
+def _order(truncation):
+    return (TRUNCATIONS.index(truncation.split(" ")[0]), truncation)
 
 
 def table():
@@ -100,14 +111,14 @@ def table():
     settings = sorted({(r["train_examples"], r["split"], r["seq_length"]) for r in runs},
                       key=lambda key: (key[0], len(key[1])))
     for train_examples, split, seq_length in settings:
-        cell = {(r["truncation"], r["model"] == BASE): r["accuracy"] for r in runs
+        cell = {(_truncation(r), r["model"] == BASE): r["accuracy"] for r in runs
                 if (r["train_examples"], r["split"], r["seq_length"]) ==
                 (train_examples, split, seq_length)}
         lines += [f"{train_examples:,} training reviews, {seq_length} tokens; accuracy on "
                   f"{split}:", "",
                   "| truncation | base | ITPT | ITPT - base |", "|---|---|---|---|"]
         best = max(cell.values())
-        for truncation in TRUNCATIONS:
+        for truncation in sorted({t for t, _ in cell}, key=_order):
             base, itpt = cell.get((truncation, True)), cell.get((truncation, False))
             if base is None and itpt is None:
                 continue
@@ -122,7 +133,7 @@ def table():
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         model = "base" if r["model"] == BASE else "ITPT"
-        lines.append(f"| {r['date']} | {model} | {r['truncation']} | {r['train_examples']:,} | "
+        lines.append(f"| {r['date']} | {model} | {_truncation(r)} | {r['train_examples']:,} | "
                      f"{r['split']} | {r['accuracy']:.4f} | {r['f1']:.4f} | "
                      f"{r['train_wall_s'] / 60:.1f} min | {r['train_examples_per_s']:.1f} | "
                      f"{r['eval_wall_s'] / 60:.1f} min |")
@@ -158,6 +169,8 @@ def main():
                         help="the fine-tuning rows to run (none: only pre-train and measure)")
     parser.add_argument("--models", nargs="+", default=("base", "itpt"),
                         choices=("base", "itpt"))
+    parser.add_argument("--max-chunks", type=int, default=4,
+                        help="chunks' windows per text (8 ran out of 24 GB at batch 32)")
     parser.add_argument("--max-train", type=int, default=2000)
     parser.add_argument("--max-test", type=int, default=5000, help="0: all 25,000")
     parser.add_argument("--seq-length", type=int, default=256)
