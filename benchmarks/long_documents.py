@@ -4,7 +4,8 @@ Sun et al. (2019)'s two recipes on tfbert's worked example, all-MiniLM-L6-v2 on 
 path (rebuilt encoder, bfloat16), 256 tokens:
 
 1. **Within-task pre-training (ITPT).** ``tfbert pretrain`` on IMDB's 50,000 unlabelled
-   reviews (``../shared/data/aclImdb_unsup.tar.xz``, 128 tokens, batch 32, lr 5e-5) for
+   reviews (``../shared/data/aclImdb_unsup.tar.xz``, 128 tokens, batch 32, lr
+   ``--pretrain-learning-rate``, 5e-5 unless given) for
    ``--pretrain-steps`` steps into ``--itpt DIR`` (skipped when DIR already holds a model);
    its ``pretraining.json`` (held-out masked-LM loss and accuracy before/after, steps,
    examples/s) goes into the record.
@@ -15,9 +16,10 @@ path (rebuilt encoder, bfloat16), 256 tokens:
 
 ``--table`` rewrites BENCHMARKS.md's long-documents table from that file. Run::
 
-    python benchmarks/long_documents.py --pretrain-steps 600 --itpt /tmp/minilm_imdb \\
-        --max-train 2000 --max-test 5000
-    python benchmarks/long_documents.py --table
+    cd benchmarks
+    python long_documents.py --itpt /work/itpt/minilm_imdb --pretrain-steps 550 \\
+        --pretrain-learning-rate 1e-4 --max-train 2000 --max-test 5000
+    python long_documents.py --table
 """
 import argparse
 import json
@@ -34,7 +36,8 @@ TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
 
 
 def pretrain(args):
-    """Run ``tfbert pretrain`` into ``args.itpt`` unless a model is there; its report."""
+    """Run ``tfbert pretrain`` into ``args.itpt`` unless a model is there, and record its
+    report with the wall time."""
     report = os.path.join(args.itpt, "pretraining.json")
     if not os.path.exists(report):
         start = time.perf_counter()
@@ -53,8 +56,6 @@ def pretrain(args):
         append_record(RESULTS, {"kind": "pretraining", "date": time.strftime("%Y-%m-%d"),
                                 "output": args.itpt, "wall_s": round(wall, 1),
                                 "mixed_precision": args.mixed_precision, **info})
-    with open(report) as f:
-        return json.load(f)
 
 
 def embedding_drift(itpt, count=200):
@@ -120,8 +121,6 @@ def table():
         best = max(cell.values())
         for truncation in sorted({t for t, _ in cell}, key=_order):
             base, itpt = cell.get((truncation, True)), cell.get((truncation, False))
-            if base is None and itpt is None:
-                continue
             show = [("—" if a is None else (f"**{a:.4f}**" if a == best else f"{a:.4f}"))
                     for a in (base, itpt)]
             diff = "" if None in (base, itpt) else f"{100 * (itpt - base):+.2f} points"
@@ -163,7 +162,7 @@ def table():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--itpt", help="the further pre-trained model's folder (made if absent)")
-    parser.add_argument("--pretrain-steps", type=int, default=600)
+    parser.add_argument("--pretrain-steps", type=int, default=550)
     parser.add_argument("--pretrain-learning-rate", type=float, default=5e-5)
     parser.add_argument("--truncations", nargs="*", default=TRUNCATIONS, choices=TRUNCATIONS,
                         help="the fine-tuning rows to run (none: only pre-train and measure)")

@@ -25,6 +25,8 @@ import os
 import sys
 import time
 
+from records import RESULTS_FOLDER, append_record
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNSUP = os.path.join(os.path.dirname(REPO), "shared", "data", "aclImdb_unsup.tar.xz")
 
@@ -98,8 +100,7 @@ def main(argv=None):
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--no-xla", action="store_true", help="skip tfbert-xla")
     parser.add_argument("--no-bf16", action="store_true", help="skip tfbert-bf16")
-    parser.add_argument("--record", default=os.path.join(REPO, "benchmarks",
-                                                         "pretrain_speed.jsonl"),
+    parser.add_argument("--record", default=os.path.join(RESULTS_FOLDER, "pretrain_speed.jsonl"),
                         help="append the result here (JSON lines)")
     args = parser.parse_args(argv)
     sys.path.insert(0, REPO)
@@ -114,13 +115,13 @@ def main(argv=None):
                                                  mixed_precision="mixed_bfloat16")
     results["hf"] = hf_speed(batches, args)
     record = {"date": time.strftime("%Y-%m-%d %H:%M"),
-              "load_average": round(os.getloadavg()[0], 1), "batch_size": args.batch_size, "seq_length": args.seq_length,
+              "load_average": round(os.getloadavg()[0], 1),
+              "batch_size": args.batch_size, "seq_length": args.seq_length,
               "timed_steps": args.steps, "cpus": os.cpu_count(),
               "examples_per_second": {k: None if v is None else round(v, 2)
                                       for k, v in results.items()}}
     print(json.dumps(record, indent=2))
-    with open(args.record, "a") as out:
-        out.write(json.dumps(record) + "\n")
+    append_record(args.record, record)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ def table(records):
     lines = [
         "Reproduce (the full benchmark: every question of the first 36 articles trains, every "
         "question of the last 12 is scored): `python benchmarks/qa_hf.py --max-questions 10000 "
-        "--eval-questions 10000 --jit-compile --jit-serving --table` (records in `benchmarks/qa.jsonl`). Both systems train all-MiniLM-L6-v2 on "
+        "--eval-questions 10000 --jit-compile --jit-serving --table` (records in "
+        "`benchmarks/qa.jsonl`). Both systems train all-MiniLM-L6-v2 on "
         "the same questions of the dev-v1.1 file's first articles and are scored with the "
         "official v1.1 EM/F1 on the same questions of its last articles. Answering (raw "
         "strings to answer texts, held-out questions): tfbert's in-memory `QAModel.answer` "
