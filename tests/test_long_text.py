@@ -101,22 +101,43 @@ def test_batches_of_windows_are_cut_to_their_longest_window_and_most_windows():
     assert token_lengths(inputs).numpy().tolist() == [6, 3]
 
 
-@pytest.fixture(scope="module")
-def chunked(tiny_model, tmp_path_factory):
-    """A tiny classifier trained on chunks of texts whose label shows only at their end
-    (mean pooling of tokens: a random encoder's [CLS] takes longer to find one word)."""
+def test_windows_as_examples_makes_each_real_window_an_example_with_its_text_label():
+    from tfbert._tf import tf
+    from tfbert.long_text import windows_as_examples
+    mask = tf.constant([[[1, 1, 1, 0], [1, 1, 0, 0], [0] * 4],
+                        [[1, 1, 0, 0], [0] * 4, [0] * 4]])
+    ids = mask * tf.constant([[[5], [6], [7]], [[8], [9], [9]]])
+    inputs = {"input_mask": mask, "input_word_ids": ids, "input_type_ids": mask * 0}
+    windows, labels = windows_as_examples(inputs, tf.constant([1, 0]))
+    assert windows["input_word_ids"].shape == (3, 1, 4)
+    np.testing.assert_array_equal(windows["input_word_ids"].numpy()[:, 0],
+                                  [[5, 5, 5, 0], [6, 6, 0, 0], [8, 8, 0, 0]])
+    assert labels.numpy().tolist() == [1, 1, 0]
+    _, multilabel = windows_as_examples(inputs, tf.constant([[1, 0, 1], [0, 1, 0]]))
+    assert multilabel.numpy().tolist() == [[1, 0, 1], [1, 0, 1], [0, 1, 0]]
+
+
+def _train_on_chunks(model, run_dir, words=(40, 70), **settings):
+    """A tiny classifier trained on chunks of texts whose label shows only at their end,
+    after ``words`` neutral words (mean pooling of tokens: a random encoder's [CLS] takes
+    longer to find one word)."""
     from tfbert.data import TextData, TextSplit
     from tfbert.training import train
-    texts, labels = _texts(64, seed=1)
-    held_texts, held_labels = _texts(24, seed=2)
+    texts, labels = _texts(64, seed=1, words=words)
+    held_texts, held_labels = _texts(24, seed=2, words=words)
     data = TextData(TextSplit(texts, labels), TextSplit(held_texts, held_labels), None,
                     ["neg", "pos"], "signal at the end")
-    run_dir = str(tmp_path_factory.mktemp("runs") / "chunks")
-    result = train(data, model=tiny_model, epochs=6, batch_size=16, seq_length=SEQ,
-                   learning_rate=3e-3, pooling="mean", patience=10, truncation="chunks",
-                   stride=11, max_chunks=3, chunk_pooling="max", run_dir=run_dir, verbose=0,
-                   seed=3)
-    return result, data
+    settings = {"epochs": 6, "batch_size": 16, "seq_length": SEQ, "learning_rate": 3e-3,
+                "pooling": "mean", "patience": 10, "truncation": "chunks", "stride": 11,
+                "max_chunks": 3, "seed": 3, **settings}
+    return train(data, model=model, run_dir=run_dir, verbose=0, **settings), data
+
+
+@pytest.fixture(scope="module")
+def chunked(tiny_model, tmp_path_factory):
+    """The chunks classifier trained on the pooled logit of each text (max of windows)."""
+    return _train_on_chunks(tiny_model, str(tmp_path_factory.mktemp("runs") / "chunks"),
+                            chunk_pooling="max")
 
 
 def test_a_model_trained_on_chunks_learns_a_signal_at_the_end(chunked):
@@ -128,6 +149,19 @@ def test_a_model_trained_on_chunks_learns_a_signal_at_the_end(chunked):
         recorded = json.load(f)
     assert recorded["truncation"] == recorded["classifier"]["truncation"] == "chunks"
     assert recorded["classifier"]["stride"] == 11 and recorded["classifier"]["max_chunks"] == 3
+    assert recorded["chunk_loss"] == "text"
+
+
+def test_chunks_trained_window_by_window_learn_a_signal_at_the_end(tiny_model, tmp_path):
+    """chunk_loss="windows": every window inherits its text's label, so the first window
+    (before the signal) is trained on noise; mean pooling still follows the last one.
+    Shorter texts (two windows) and more epochs than the pooled loss needs."""
+    result, _ = _train_on_chunks(tiny_model, str(tmp_path / "windows"), words=(24, 30),
+                                 epochs=10, chunk_loss="windows", chunk_pooling="mean")
+    history = result.history
+    assert history["val_accuracy"][int(np.argmin(history["val_loss"]))] >= 0.9
+    with open(result.files["config"]) as f:
+        assert json.load(f)["chunk_loss"] == "windows"
 
 
 def test_export_serves_texts_of_any_length_like_the_model_and_keeps_its_config(chunked, tmp_path):
@@ -152,6 +186,10 @@ def test_export_serves_texts_of_any_length_like_the_model_and_keeps_its_config(c
     ({"truncation": "chunks", "max_chunks": 0}, "max_chunks must be at least 1, got 0"),
     ({"truncation": "middle"}, "truncation must be one of head, tail, head+tail, chunks"),
     ({"truncation": "head+tail", "head_share": 1.5}, "head_share must be in [0, 1]"),
+    ({"truncation": "chunks", "chunk_loss": "texts"}, "chunk_loss must be one of text, windows"),
+    ({"chunk_loss": "windows"},
+     "chunk_loss='windows' trains on the windows of truncation='chunks', but truncation is "
+     "'head'"),
 ])
 def test_bad_long_text_settings_are_one_line_errors(settings, message):
     from tfbert.config import TrainConfig
@@ -169,10 +207,12 @@ def test_cli_options_come_from_the_config():
     from tfbert import cli
     args = cli.build_parser().parse_args(["train", "--truncation", "head+tail",
                                           "--head-share", "0.5", "--stride", "64",
-                                          "--max-chunks", "4", "--chunk-pooling", "max"])
+                                          "--max-chunks", "4", "--chunk-pooling", "max",
+                                          "--chunk-loss", "windows"])
     settings = cli._train_settings(args)
     assert (settings["truncation"], settings["head_share"], settings["stride"],
-            settings["max_chunks"], settings["chunk_pooling"]) == ("head+tail", 0.5, 64, 4, "max")
+            settings["max_chunks"], settings["chunk_pooling"], settings["chunk_loss"]) == (
+        "head+tail", 0.5, 64, 4, "max", "windows")
 
 
 def test_cli_refuses_a_stride_as_long_as_the_window_before_reading_data(tmp_path, capsys):

@@ -21,12 +21,14 @@ from tfbert.recommended import (CLASSIFIER_DROPOUT, FINE_TUNING_EPOCHS, HEAD_ONL
 from tfbert.registry import DEFAULT_MODEL
 
 __all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
-           "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "LONG_TEXT_SETTINGS",
+           "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "CHUNK_LOSSES",
+           "LONG_TEXT_SETTINGS",
            "check_long_text"]
 
 POOLINGS = ("cls", "mean")
 TRUNCATIONS = ("head", "tail", "head+tail", "chunks")    # see tfbert.long_text
 CHUNK_POOLINGS = ("mean", "max")
+CHUNK_LOSSES = ("text", "windows")      # what training on chunks scores, see tfbert.long_text
 # The settings that say how long texts are read, fields of TrainConfig and ClassifierConfig.
 LONG_TEXT_SETTINGS = ("truncation", "head_share", "stride", "max_chunks", "chunk_pooling")
 PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
@@ -123,6 +125,10 @@ class TrainConfig:
                                "first and last included), which bounds memory per batch")
     chunk_pooling: str = _setting("mean", "chunks: how the windows' logits are combined",
                                   choices=CHUNK_POOLINGS)
+    chunk_loss: str = _setting(
+        "text", "chunks: what training's loss scores: text (each text's pooled logits against "
+        "its label) or windows (each window on its own, with its text's label); validation "
+        "and prediction pool the windows either way", choices=CHUNK_LOSSES)
     freeze_encoder: bool = _setting(
         False, "feature-based training: compute each text's pooled features once with the "
         "frozen encoder (cached in RUN_DIR/features), then train only the dropout + dense head "
@@ -132,6 +138,12 @@ class TrainConfig:
     def __post_init__(self):
         check_long_text(self.truncation, self.head_share, self.stride, self.max_chunks,
                         self.chunk_pooling, self.seq_length)
+        if self.chunk_loss not in CHUNK_LOSSES:
+            raise TfbertError(f"chunk_loss must be one of {', '.join(CHUNK_LOSSES)}, got "
+                              f"{self.chunk_loss!r}.")
+        if self.chunk_loss != "text" and self.truncation != "chunks":
+            raise TfbertError(f"chunk_loss={self.chunk_loss!r} trains on the windows of "
+                              f"truncation='chunks', but truncation is {self.truncation!r}.")
         if self.freeze_encoder:
             _check_frozen(self)
             if self.learning_rate is None:      # head-only defaults, recorded as what ran

@@ -17,7 +17,9 @@ the model, so an export does the same on raw strings:
   (empty windows all padding); the classifier runs the encoder on the real
   windows only (:class:`SelectChunks`) and pools each text's window logits by
   mean or max (:class:`PoolChunks`): one prediction per text, trained on that
-  pooled logit.
+  pooled logit (``chunk_loss="text"``), or, with ``chunk_loss="windows"``, on each
+  window as an example of its own with its text's label (:func:`windows_as_examples`
+  reshapes training batches; a text of one window pools to that window's logits).
 
 Example::
 
@@ -27,7 +29,8 @@ Example::
 """
 from tfbert._tf import tf, tf_keras
 
-__all__ = ["truncate_tokens", "chunk_tokens", "PackLongText", "SelectChunks", "PoolChunks"]
+__all__ = ["truncate_tokens", "chunk_tokens", "PackLongText", "SelectChunks", "PoolChunks",
+           "windows_as_examples"]
 
 
 def truncate_tokens(tokens, budget, head):
@@ -108,6 +111,21 @@ class PackLongText(tf_keras.layers.Layer):
 def _real_windows(input_mask):
     """``[batch, chunks]``: whether each window holds a text's tokens (its [CLS] is real)."""
     return input_mask[:, :, 0] > 0
+
+
+def windows_as_examples(inputs, labels):
+    """A batch of texts ``[batch, chunks, seq]`` with ``labels`` -> a batch of their real
+    windows ``[windows, 1, seq]``, each a text of one window labelled as the text it came
+    from: the per-window loss of ``train(chunk_loss="windows")``, the same classifier
+    (pooling one window returns its logits).
+
+    Example::
+
+        windows, window_labels = windows_as_examples(batch_inputs, batch_labels)
+    """
+    where = tf.where(_real_windows(inputs["input_mask"]))
+    return ({key: tf.gather_nd(value, where)[:, None, :] for key, value in inputs.items()},
+            tf.gather(labels, where[:, 0]))
 
 
 class SelectChunks(tf_keras.layers.Layer):

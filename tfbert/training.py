@@ -28,6 +28,7 @@ from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
+from tfbert.long_text import windows_as_examples
 from tfbert.models import build_classifier
 from tfbert.registry import ModelSpec, recommended_settings
 from tfbert.runs import next_version, remove_if_empty
@@ -279,14 +280,17 @@ class _Plan:
         """Training (one seeded stream of every epoch, from the resume position) and
         validation datasets, tokenized once."""
         data, config = self.data, self.config
-        return {name: make_dataset(getattr(data, name), classifier.preprocessor,
-                                   config.batch_size, shuffle=(name == "train"), seed=config.seed,
-                                   drop_remainder=self.drop_remainder,
-                                   label_dtype=data.task.label_dtype(data.num_classes),
-                                   dynamic_padding=not self.tpu,
-                                   epochs=config.epochs if name == "train" else None,
-                                   start=self.start or (0, 0))
-                for name in ("train", "validation")}
+        datasets = {name: make_dataset(getattr(data, name), classifier.preprocessor,
+                                       config.batch_size, shuffle=(name == "train"),
+                                       seed=config.seed, drop_remainder=self.drop_remainder,
+                                       label_dtype=data.task.label_dtype(data.num_classes),
+                                       dynamic_padding=not self.tpu,
+                                       epochs=config.epochs if name == "train" else None,
+                                       start=self.start or (0, 0))
+                    for name in ("train", "validation")}
+        if config.chunk_loss == "windows":     # validation still scores the pooled texts
+            datasets["train"] = datasets["train"].map(windows_as_examples)
+        return datasets
 
     def callbacks(self, extra):
         config, mode = self.config, monitor_mode(self.config.monitor)
