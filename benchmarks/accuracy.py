@@ -100,7 +100,7 @@ def run(args):
     run_dir = args.run_dir or os.path.join(REPO, "runs", f"bench-{args.task}")
     start = time.perf_counter()
     result = train(data, model=args.model, truncation=args.truncation,
-                   max_chunks=args.max_chunks, epochs=args.epochs,
+                   max_chunks=args.max_chunks, chunk_loss=args.chunk_loss, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    seq_length=args.seq_length, pooling=args.pooling, seed=args.seed,
                    patience=args.epochs, monitor=args.monitor, mixed_precision=args.mixed_precision,
@@ -120,6 +120,7 @@ def run(args):
         "seq_length": args.seq_length, "pooling": args.pooling, "seed": args.seed,
         "monitor": args.monitor, "model": args.model, "truncation": args.truncation,
         "max_chunks": args.max_chunks if args.truncation == "chunks" else None,
+        "chunk_loss": args.chunk_loss if args.truncation == "chunks" else None,
         "mixed_precision": args.mixed_precision or "float32",
         "rebuild_encoder": args.rebuild_encoder,
         "headline": headline, **{k: metrics[k] for k in keep if k in metrics},
@@ -175,6 +176,9 @@ def main():
                         help="what of a long text the model reads (tfbert.train's truncation)")
     parser.add_argument("--max-chunks", type=int, default=8,
                         help="windows per text at most, with --truncation chunks")
+    parser.add_argument("--chunk-loss", default="text", choices=("text", "windows"),
+                        help="with --truncation chunks: the loss on each text's pooled logits "
+                             "or on every window with its text's label")
     parser.add_argument("--model", default="all-minilm-l6-v2",
                         help="a registry name or a TF Hub-format folder, e.g. what "
                              "`tfbert pretrain` wrote")

@@ -48,7 +48,7 @@ def pretrain(args):
                         "--seq-length", "128", "--batch-size", "32", "--learning-rate",
                         str(args.pretrain_learning_rate), "--heldout", "500",
                         "--mixed-precision", args.mixed_precision,
-                        "--run-dir", os.path.join(REPO, "runs", "long-itpt")],
+                        "--run-dir", os.path.join(REPO, "runs", "long-" + _run_name(args.itpt))],
                        check=True, cwd=REPO)
         wall = time.perf_counter() - start
         with open(report) as f:
@@ -78,24 +78,33 @@ def embedding_drift(itpt, count=200):
                             "cosine_max": round(float(cosine.max()), 4)})
 
 
+def _run_name(model):
+    """``base``, or ``itpt-<folder>`` for a pre-trained model: one run folder per model."""
+    return "base" if model == BASE else f"itpt-{os.path.basename(model.rstrip('/'))}"
+
+
 def fine_tune(args, model, truncation):
     """One row of the grid, in a fresh process (no graph or memory left over)."""
-    name = "itpt" if model != BASE else "base"
+    name = _run_name(model)
     subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"), "imdb",
                     "--max-train", str(args.max_train), "--max-test", str(args.max_test),
                     "--epochs", "1", "--seq-length", str(args.seq_length),
                     "--learning-rate", str(args.learning_rate), "--truncation", truncation,
                     "--model", model, "--rebuild-encoder", "--max-chunks", str(args.max_chunks),
+                    "--chunk-loss", args.chunk_loss,
                     "--mixed-precision", args.mixed_precision, "--seed", str(args.seed),
-                    "--run-dir", os.path.join(REPO, "runs", f"long-{name}-{truncation}"),
+                    "--run-dir", os.path.join(REPO, "runs", f"long-{name}-{truncation}" + (
+                        "-windows" if args.chunk_loss == "windows" else "")),
                     "--results", RESULTS, "--note", f"{name}: {args.note}".rstrip(": ")],
                    check=True, cwd=os.path.join(REPO, "benchmarks"))
 
 
 def _truncation(record):
-    """``chunks (max N)`` for chunks, else the truncation."""
+    """``chunks (max N)`` for chunks (``, window labels`` when each window was trained on
+    its own), else the truncation."""
     if record["truncation"] == "chunks" and record.get("max_chunks"):
-        return f"chunks (max {record['max_chunks']})"
+        windows = ", window labels" if record.get("chunk_loss") == "windows" else ""
+        return f"chunks (max {record['max_chunks']}{windows})"
     return record["truncation"]
 
 
@@ -103,35 +112,50 @@ def _order(truncation):
     return (TRUNCATIONS.index(truncation.split(" ")[0]), truncation)
 
 
+def _columns(records):
+    """``{model: column name}``: ``base``, then one ``ITPT`` column per pre-trained model (named
+    by its pre-training learning rate when there are several)."""
+    pretrained = [r for r in records if r.get("kind") == "pretraining"]
+    names = {r["output"]: "ITPT" if len(pretrained) == 1 else
+             f"ITPT lr {r['config']['learning_rate']:g}" for r in pretrained}
+    return {BASE: "base", **names}
+
+
 def table():
     """Rewrite BENCHMARKS.md between the long_documents markers, and print it: for each
-    training/test setting, truncation x (base, ITPT) accuracy; then every run; then ITPT."""
+    training/test setting, truncation x (base, each ITPT model) accuracy; then every run;
+    then the pre-training records."""
     records = read_records(RESULTS)
     runs = [r for r in records if "kind" not in r]
+    columns = _columns(records)
     lines = []
     settings = sorted({(r["train_examples"], r["split"], r["seq_length"]) for r in runs},
                       key=lambda key: (key[0], len(key[1])))
     for train_examples, split, seq_length in settings:
-        cell = {(_truncation(r), r["model"] == BASE): r["accuracy"] for r in runs
-                if (r["train_examples"], r["split"], r["seq_length"]) ==
+        cell = {(_truncation(r), columns.get(r["model"], r["model"])): r["accuracy"]
+                for r in runs if (r["train_examples"], r["split"], r["seq_length"]) ==
                 (train_examples, split, seq_length)}
+        shown = [c for c in columns.values() if any(key[1] == c for key in cell)]
         lines += [f"{train_examples:,} training reviews, {seq_length} tokens; accuracy on "
                   f"{split}:", "",
-                  "| truncation | base | ITPT | ITPT - base |", "|---|---|---|---|"]
+                  "| truncation | " + " | ".join(f"{c}" for c in shown) + " |"
+                  + "".join(f" {c} - base |" for c in shown[1:]),
+                  "|---|" + "---|" * (2 * len(shown) - 1)]
         best = max(cell.values())
         for truncation in sorted({t for t, _ in cell}, key=_order):
-            base, itpt = cell.get((truncation, True)), cell.get((truncation, False))
+            values = [cell.get((truncation, c)) for c in shown]
             show = [("—" if a is None else (f"**{a:.4f}**" if a == best else f"{a:.4f}"))
-                    for a in (base, itpt)]
-            diff = "" if None in (base, itpt) else f"{100 * (itpt - base):+.2f} points"
-            lines.append(f"| {truncation} | {show[0]} | {show[1]} | {diff} |")
+                    for a in values]
+            diffs = ["" if None in (values[0], a) else f"{100 * (a - values[0]):+.2f} points"
+                     for a in values[1:]]
+            lines.append(f"| {truncation} | " + " | ".join(show + diffs) + " |")
         lines.append("")
     lines += ["Every run:", "",
               "| date | model | truncation | train reviews | evaluated on | accuracy | f1 "
               "| train wall | train ex/s | eval wall |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
-        model = "base" if r["model"] == BASE else "ITPT"
+        model = columns.get(r["model"], r["model"])
         lines.append(f"| {r['date']} | {model} | {_truncation(r)} | {r['train_examples']:,} | "
                      f"{r['split']} | {r['accuracy']:.4f} | {r['f1']:.4f} | "
                      f"{r['train_wall_s'] / 60:.1f} min | {r['train_examples_per_s']:.1f} | "
@@ -141,7 +165,7 @@ def table():
         if r.get("kind") == "pretraining":
             held, config = r["heldout"], r["config"]
             lines.append(
-                f"ITPT ({r['date']}): {r['steps']} steps of {config['batch_size']} unlabelled "
+                f"{columns[r['output']]} ({r['date']}): {r['steps']} steps of {config['batch_size']} unlabelled "
                 f"reviews at {config['seq_length']} tokens, lr {config['learning_rate']:g}, "
                 f"{r['mixed_precision']}, in {r['wall_s'] / 60:.1f} min "
                 f"({r['examples_per_second']:.1f} examples/s while training); held-out "
@@ -151,7 +175,7 @@ def table():
         if r.get("kind") == "drift":
             lines.append(
                 f"How far it moved the encoder: the cosine between a held-out review's "
-                f"embedding (mean pooling) under the base model and under the ITPT one "
+                f"embedding (mean pooling) under the base model and under {columns[r['output']]} "
                 f"averages {r['cosine_mean']:.2f} over {r['texts']} held-out unlabelled reviews "
                 f"(from {r['cosine_min']:.2f} to {r['cosine_max']:.2f}).")
     text = "\n".join(lines).rstrip()
@@ -170,6 +194,8 @@ def main():
                         choices=("base", "itpt"))
     parser.add_argument("--max-chunks", type=int, default=4,
                         help="chunks' windows per text (8 ran out of 24 GB at batch 32)")
+    parser.add_argument("--chunk-loss", default="text", choices=("text", "windows"),
+                        help="chunks: train on each text's pooled logits or on every window")
     parser.add_argument("--max-train", type=int, default=2000)
     parser.add_argument("--max-test", type=int, default=5000, help="0: all 25,000")
     parser.add_argument("--seq-length", type=int, default=256)
