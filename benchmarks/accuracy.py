@@ -129,7 +129,7 @@ def run(args):
         "train_wall_s": round(train_wall, 1), "eval_wall_s": round(eval_wall, 1),
         "train_examples_per_s": round(result.examples_per_second, 2),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "note": args.note,
+        "note": args.note, "run_dir": run_dir,
     }
     append_record(args.results, record)
     print(json.dumps(record, indent=2))

@@ -13,12 +13,16 @@ path (rebuilt encoder, bfloat16), 256 tokens:
    fresh process runs ``accuracy.py imdb`` with the same training subset, budget and seed,
    and evaluates on the same balanced, seeded sample of the test split (``--max-test``;
    0 = all 25,000), appending to ``benchmarks/long_documents.jsonl``.
+3. **Rescoring.** ``--rescore`` rebuilds the rows already trained from their run folders
+   (best checkpoint, recorded config) and scores them on all 25,000 test reviews, after
+   checking that they score their first sample as recorded.
 
 ``--table`` rewrites BENCHMARKS.md's long-documents table from that file. Run::
 
     cd benchmarks
     python long_documents.py --itpt /work/itpt/minilm_imdb --pretrain-steps 550 \\
         --pretrain-learning-rate 1e-4 --max-train 2000 --max-test 5000
+    python long_documents.py --rescore --models base    # the same models on all 25,000
     python long_documents.py --table
 """
 import argparse
@@ -97,6 +101,69 @@ def fine_tune(args, model, truncation):
                         "-windows" if args.chunk_loss == "windows" else "")),
                     "--results", RESULTS, "--note", f"{name}: {args.note}".rstrip(": ")],
                    check=True, cwd=os.path.join(REPO, "benchmarks"))
+
+
+def _run_dir(record):
+    """The run folder a grid record trained in (recorded since 2026-12-05; before, the
+    driver named it ``long-base|itpt-<truncation>``)."""
+    if record.get("run_dir"):
+        return record["run_dir"]
+    return os.path.join(REPO, "runs", f"long-{'base' if record['model'] == BASE else 'itpt'}-"
+                                      f"{record['truncation']}")
+
+
+def rescore(args):
+    """Score the grid's trained models (each run folder's best checkpoint, rebuilt with the
+    config it recorded) on all 25,000 test reviews, and append one record per row with the
+    new split. Before recording, the same predictions restricted to the 5,000 reviews the
+    row was first scored on must give that row's accuracy again, which proves the model
+    loaded is the one that was trained."""
+    import numpy as np
+    from tfbert._tf import dtype_policy, tf_keras
+    from tfbert.data import balanced_subset
+    from tfbert.evaluation import compute_metrics, evaluate_scores, predict_scores
+    from tfbert.models import BertClassifier
+    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+    from accuracy import load
+    data = load("imdb", args.max_train, args.seed)
+    index = {text: i for i, text in reversed(list(enumerate(data.test.texts)))}
+    done = {(r["model"], _truncation(r)) for r in read_records(RESULTS)
+            if "kind" not in r and r.get("rescored_from")}
+    models = {BASE if m == "base" else args.itpt for m in args.models}
+    for record in [r for r in read_records(RESULTS) if "kind" not in r]:
+        if (record["train_examples"] != args.max_train or "sample" not in record["split"]
+                or record["model"] not in models or record["truncation"] not in args.truncations
+                or (record.get("chunk_loss") or "text") != args.chunk_loss
+                or (record["model"], _truncation(record)) in done):
+            continue
+        run_dir = _run_dir(record)
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = json.load(f)
+        with dtype_policy(config["mixed_precision"] or "float32"):
+            model = BertClassifier.from_config(config["classifier"])
+        model.core.load_weights(os.path.join(run_dir, "checkpoints", "best")).expect_partial()
+        start = time.perf_counter()
+        scores = predict_scores(model, data.test)
+        wall = time.perf_counter() - start
+        sample = balanced_subset(data.test, args.max_test, args.seed)   # as accuracy.py drew it
+        rows = np.array([index[text] for text in sample.texts])
+        again = compute_metrics(sample.labels, scores[rows], data.label_names)["accuracy"]
+        if abs(again - record["accuracy"]) > 0.002:
+            raise SystemExit(f"{run_dir}: the loaded model scores {again:.4f} on the first "
+                             f"sample, not the recorded {record['accuracy']:.4f}; not recorded.")
+        metrics = evaluate_scores(data.test, scores, data.label_names, verbose=False,
+                                  report_dir=os.path.join(run_dir, "report_full_test"),
+                                  report_if_exists="new")
+        append_record(RESULTS, {**record, "date": time.strftime("%Y-%m-%d"),
+                                "split": "test (25,000)", "rescored_from": record["split"],
+                                "sample_accuracy_again": round(float(again), 4),
+                                "accuracy": metrics["accuracy"], "f1": metrics["f1"],
+                                "loss": metrics["loss"], "eval_wall_s": round(wall, 1)})
+        print(f"{_truncation(record)} ({_run_name(record['model'])}): {metrics['accuracy']:.4f} "
+              f"on 25,000 (was {record['accuracy']:.4f} on the sample; {wall / 60:.1f} min)",
+              flush=True)
+        del model
+        tf_keras.backend.clear_session()
 
 
 def _truncation(record):
@@ -203,9 +270,14 @@ def main():
     parser.add_argument("--mixed-precision", default="mixed_bfloat16")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--note", default="")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the rows already trained (--models, --truncations, "
+                             "--chunk-loss) on all 25,000 test reviews")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
-    if not args.table:
+    if args.rescore:
+        rescore(args)
+    elif not args.table:
         if "itpt" in args.models:
             if not args.itpt:
                 parser.error("--itpt DIR is needed for the itpt rows")
