@@ -34,6 +34,7 @@ import time
 import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
 from records import DATA, REPO, RESULTS_FOLDER, append_record, read_records, replace_section
+from tfbert.config import CHUNK_LOSSES
 
 RESULTS = os.path.join(RESULTS_FOLDER, "results.jsonl")
 
@@ -176,7 +177,7 @@ def main():
                         help="what of a long text the model reads (tfbert.train's truncation)")
     parser.add_argument("--max-chunks", type=int, default=8,
                         help="windows per text at most, with --truncation chunks")
-    parser.add_argument("--chunk-loss", default="text", choices=("text", "windows"),
+    parser.add_argument("--chunk-loss", default="text", choices=CHUNK_LOSSES,
                         help="with --truncation chunks: the loss on each text's pooled logits "
                              "or on every window with its text's label")
     parser.add_argument("--model", default="all-minilm-l6-v2",

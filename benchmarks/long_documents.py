@@ -33,10 +33,10 @@ import sys
 import time
 
 from records import DATA, REPO, RESULTS_FOLDER, append_record, read_records, replace_section
+from tfbert.config import CHUNK_LOSSES, TRUNCATIONS
 
 RESULTS = os.path.join(RESULTS_FOLDER, "long_documents.jsonl")
 BASE = "all-minilm-l6-v2"
-TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
 
 
 def pretrain(args):
@@ -123,14 +123,13 @@ def rescore(args):
     from tfbert.data import balanced_subset
     from tfbert.evaluation import compute_metrics, evaluate_scores, predict_scores
     from tfbert.models import BertClassifier
-    sys.path.insert(0, os.path.join(REPO, "benchmarks"))
     from accuracy import load
     data = load("imdb", args.max_train, args.seed)
     index = {text: i for i, text in reversed(list(enumerate(data.test.texts)))}
-    done = {(r["model"], _truncation(r)) for r in read_records(RESULTS)
-            if "kind" not in r and r.get("rescored_from")}
+    runs = [r for r in read_records(RESULTS) if "kind" not in r]
+    done = {(r["model"], _truncation(r)) for r in runs if r.get("rescored_from")}
     models = {BASE if m == "base" else args.itpt for m in args.models}
-    for record in [r for r in read_records(RESULTS) if "kind" not in r]:
+    for record in runs:
         if (record["train_examples"] != args.max_train or "sample" not in record["split"]
                 or record["model"] not in models or record["truncation"] not in args.truncations
                 or (record.get("chunk_loss") or "text") != args.chunk_loss
@@ -205,7 +204,7 @@ def table():
         shown = [c for c in columns.values() if any(key[1] == c for key in cell)]
         lines += [f"{train_examples:,} training reviews, {seq_length} tokens; accuracy on "
                   f"{split}:", "",
-                  "| truncation | " + " | ".join(f"{c}" for c in shown) + " |"
+                  "| truncation | " + " | ".join(shown) + " |"
                   + "".join(f" {c} - base |" for c in shown[1:]),
                   "|---|" + "---|" * (2 * len(shown) - 1)]
         best = max(cell.values())
@@ -232,8 +231,9 @@ def table():
         if r.get("kind") == "pretraining":
             held, config = r["heldout"], r["config"]
             lines.append(
-                f"{columns[r['output']]} ({r['date']}): {r['steps']} steps of {config['batch_size']} unlabelled "
-                f"reviews at {config['seq_length']} tokens, lr {config['learning_rate']:g}, "
+                f"{columns[r['output']]} ({r['date']}): {r['steps']} steps of "
+                f"{config['batch_size']} unlabelled reviews at {config['seq_length']} tokens, "
+                f"lr {config['learning_rate']:g}, "
                 f"{r['mixed_precision']}, in {r['wall_s'] / 60:.1f} min "
                 f"({r['examples_per_second']:.1f} examples/s while training); held-out "
                 f"masked-LM loss {held['loss_before']:.2f} -> {held['loss_after']:.2f}, "
@@ -242,8 +242,9 @@ def table():
         if r.get("kind") == "drift":
             lines.append(
                 f"How far it moved the encoder: the cosine between a held-out review's "
-                f"embedding (mean pooling) under the base model and under {columns[r['output']]} "
-                f"averages {r['cosine_mean']:.2f} over {r['texts']} held-out unlabelled reviews "
+                f"embedding (mean pooling) under the base model and under "
+                f"{columns[r['output']]} averages {r['cosine_mean']:.2f} over {r['texts']} "
+                f"held-out unlabelled reviews "
                 f"(from {r['cosine_min']:.2f} to {r['cosine_max']:.2f}).")
     text = "\n".join(lines).rstrip()
     replace_section("long_documents", text)
@@ -261,7 +262,7 @@ def main():
                         choices=("base", "itpt"))
     parser.add_argument("--max-chunks", type=int, default=4,
                         help="chunks' windows per text (8 ran out of 24 GB at batch 32)")
-    parser.add_argument("--chunk-loss", default="text", choices=("text", "windows"),
+    parser.add_argument("--chunk-loss", default="text", choices=CHUNK_LOSSES,
                         help="chunks: train on each text's pooled logits or on every window")
     parser.add_argument("--max-train", type=int, default=2000)
     parser.add_argument("--max-test", type=int, default=5000, help="0: all 25,000")
