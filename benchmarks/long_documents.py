@@ -183,7 +183,8 @@ def _columns(records):
     by its pre-training learning rate when there are several)."""
     pretrained = [r for r in records if r.get("kind") == "pretraining"]
     names = {r["output"]: "ITPT" if len(pretrained) == 1 else
-             f"ITPT lr {r['config']['learning_rate']:g}" for r in pretrained}
+             f"ITPT lr {r['config']['learning_rate']:.0e}".replace("e-0", "e-")
+             for r in pretrained}
     return {BASE: "base", **names}
 
 
