@@ -183,9 +183,13 @@ def _columns(records):
     by its pre-training learning rate when there are several)."""
     pretrained = [r for r in records if r.get("kind") == "pretraining"]
     names = {r["output"]: "ITPT" if len(pretrained) == 1 else
-             f"ITPT lr {r['config']['learning_rate']:.0e}".replace("e-0", "e-")
-             for r in pretrained}
+             f"ITPT lr {_rate(r['config']['learning_rate'])}" for r in pretrained}
     return {BASE: "base", **names}
+
+
+def _rate(learning_rate):
+    """``1e-4``, ``5e-5``: a learning rate as the tables name it."""
+    return f"{learning_rate:.0e}".replace("e-0", "e-")
 
 
 def table():
@@ -234,7 +238,7 @@ def table():
             lines.append(
                 f"{columns[r['output']]} ({r['date']}): {r['steps']} steps of "
                 f"{config['batch_size']} unlabelled reviews at {config['seq_length']} tokens, "
-                f"lr {config['learning_rate']:g}, "
+                f"lr {_rate(config['learning_rate'])}, "
                 f"{r['mixed_precision']}, in {r['wall_s'] / 60:.1f} min "
                 f"({r['examples_per_second']:.1f} examples/s while training); held-out "
                 f"masked-LM loss {held['loss_before']:.2f} -> {held['loss_after']:.2f}, "
