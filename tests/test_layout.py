@@ -59,3 +59,22 @@ def test_modules_stay_short():
                for name, path in _modules().items()}
     assert max(lengths.values()) > 100
     assert {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_no_module_outside_the_tasks_compares_task_or_export_kind_names():
+    """Each kind is asked (its task object, its loaded type), never compared by name."""
+    from tfbert.serving import LOADED_TYPES
+    from tfbert.tasks import TASK_TYPES
+    names = set(TASK_TYPES) | set(LOADED_TYPES)
+    assert {"question-answering", "embedder", "classifier", "regression"} <= names
+    found = []
+    for name, path in _modules().items():
+        if name == "tfbert.tasks" or name.startswith("tfbert.tasks."):
+            continue
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.Compare):
+                constants = {sub.value for part in (node.left, *node.comparators)
+                             for sub in ast.walk(part) if isinstance(sub, ast.Constant)}
+                if constants & names:
+                    found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []

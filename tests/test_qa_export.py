@@ -38,7 +38,7 @@ def qa_export(tiny_model, tmp_path_factory):
 
 
 def test_export_answers_as_the_model_does(qa_export):
-    from tfbert.qa_serving import LoadedQA
+    from tfbert.serving import LoadedQA
     model, path, loaded = qa_export
     questions, contexts = (list(x) for x in zip(*PAIRS))
     assert len(model.features([_example(q, c) for q, c in PAIRS[2:3]])) > 10   # many windows

@@ -19,13 +19,17 @@ from tfbert._setup import set_verbosity
 from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.splits import SPLITS
 from tfbert.cli_embed import add_embed_commands
-from tfbert.cli_qa import (QA_TASK, add_qa_predict_arguments, add_qa_train_arguments,
-                           cmd_evaluate_qa, cmd_predict_qa, cmd_train_qa, is_qa_export,
-                           is_squad_source)
+from tfbert import cli_qa
+from tfbert.cli_qa import add_qa_predict_arguments, add_qa_train_arguments, is_squad_source
 from tfbert.cli_common import (EXIT_ERROR, check_inputs, chunks, column, positive_int,
                                stdin_texts)
 from tfbert.errors import DataError, TfbertError
-from tfbert.tasks import AUTO, TASKS
+from tfbert.exports import export_kind
+from tfbert.tasks import AUTO, TASK_TYPES, QuestionAnswering
+
+# Kinds of model whose train, evaluate and predict are another module's (cmd_train,
+# cmd_evaluate, cmd_predict): a --task name or an export's kind -> that module.
+OWN_COMMANDS = {QuestionAnswering.name: cli_qa}
 
 
 # The input-file options _add_data_arguments gives train and evaluate.
@@ -52,7 +56,7 @@ def _add_data_arguments(parser, required=False, seed=True):
     parser.add_argument("--label-column", type=str, metavar="C",
                         help="label column name, or 0-based position in a headerless file")
     parser.add_argument("--task", default="auto",
-                        choices=(AUTO, *TASKS, QA_TASK),
+                        choices=(AUTO, *TASK_TYPES),
                         help="what the labels are; auto reads it from them (default: "
                              "%(default)s)")
     parser.add_argument("--label-separator", default=",", metavar="SEP",
@@ -86,9 +90,17 @@ def _train_settings(args):
     return {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)}
 
 
+def _own_commands(kind, data=None):
+    """The module whose commands handle this model (None: classifiers, this module's):
+    SQuAD JSON ``data`` means question answering; else ``kind`` (a --task or an export's
+    kind) in :data:`OWN_COMMANDS`."""
+    return cli_qa if is_squad_source(data) else OWN_COMMANDS.get(kind)
+
+
 def cmd_train(args):
-    if args.task == QA_TASK or is_squad_source(args.data):
-        return cmd_train_qa(args, _train_settings(args))
+    own = _own_commands(args.task, args.data)
+    if own is not None:
+        return own.cmd_train(args, _train_settings(args))
     from tfbert.distribute import is_chief
     from tfbert.evaluation import evaluate
     from tfbert.export import export_model
@@ -148,8 +160,9 @@ def _headline(metrics):
 
 
 def cmd_evaluate(args):
-    if is_qa_export(args.model_dir) or is_squad_source(args.data):
-        return cmd_evaluate_qa(args)
+    own = _own_commands(export_kind(args.model_dir), args.data)
+    if own is not None:
+        return own.cmd_evaluate(args)
     check_inputs(args, DATA_FILE_OPTIONS)
     if args.output and os.path.exists(args.output):
         raise TfbertError(f"--output: {args.output} exists, and a report never replaces "
@@ -185,8 +198,10 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     import itertools
-    if args.question or args.context or is_qa_export(args.model_dir):
-        return cmd_predict_qa(args)
+    own = cli_qa if args.question or args.context else _own_commands(
+        export_kind(args.model_dir))
+    if own is not None:
+        return own.cmd_predict(args)
     if args.output:
         raise DataError("--output goes with question answering exports (--file squad.json).")
 

@@ -12,6 +12,7 @@ import os
 from tfbert.cli_common import check_inputs, chunks, column, positive_int, stdin_texts
 from tfbert.config import POOLINGS, PREDICT_BATCH_SIZE
 from tfbert.errors import DataError
+from tfbert.exports import export_kind
 
 OUTPUT_SUFFIXES = (".npy", ".jsonl")
 
@@ -33,17 +34,12 @@ def _texts(args):
 
 def _embedder(args):
     """An export written by ``export-embedder`` (its ``embed``), else a model to build."""
-    from tfbert.errors import ExportError
-    from tfbert.serving import METADATA_FILE, resolve_export
-    try:
-        path = resolve_export(args.model)
-    except ExportError:     # not an export: a model name or TF Hub-format folder
-        path = None
-    if path and os.path.isfile(os.path.join(path, METADATA_FILE)):
+    kind = export_kind(args.model)   # None: a model name or TF Hub-format folder
+    if kind is not None:
         from tfbert.serving import load_model
-        loaded = load_model(path)
+        loaded = load_model(args.model)
         if not hasattr(loaded, "embed"):
-            raise DataError(f"{args.model} is a classifier export; embed with its model "
+            raise DataError(f"{args.model} is a {kind} export; embed with its model "
                             "folder, or export an embedder (tfbert export-embedder).")
         return loaded.embed
     from tfbert.embeddings import build_embedder

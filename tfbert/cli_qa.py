@@ -21,11 +21,11 @@ import sys
 
 from tfbert.cli_common import check_inputs, chunks, positive_int
 from tfbert.errors import DataError, TfbertError
+from tfbert.tasks import QuestionAnswering
 
-__all__ = ["QA_TASK", "add_qa_train_arguments", "add_qa_predict_arguments", "is_qa_export",
-           "is_squad_source", "cmd_train_qa", "cmd_evaluate_qa", "cmd_predict_qa"]
+__all__ = ["add_qa_train_arguments", "add_qa_predict_arguments", "is_squad_source",
+           "cmd_train", "cmd_evaluate", "cmd_predict"]
 
-QA_TASK = "question-answering"
 # The TrainConfig fields that train_qa honours; the others must keep their defaults.
 QA_SETTINGS = ("model", "epochs", "batch_size", "learning_rate", "warmup_fraction",
                "seq_length", "dropout", "patience", "monitor", "seed", "rebuild_encoder",
@@ -36,20 +36,6 @@ MISTAKES = 10
 def is_squad_source(path):
     """Whether ``--data`` names SQuAD-format JSON (the only JSON tfbert reads)."""
     return isinstance(path, str) and path.lower().endswith(".json")
-
-
-def is_qa_export(path):
-    """Whether ``path`` (an export or its version folder) is a question answering export,
-    read from its metadata without loading TensorFlow."""
-    folder = os.fspath(path)
-    if not os.path.isfile(os.path.join(folder, "saved_model.pb")) and os.path.isdir(folder):
-        numbered = sorted((int(d) for d in os.listdir(folder) if d.isdigit()), reverse=True)
-        folder = os.path.join(folder, str(numbered[0])) if numbered else folder
-    try:
-        with open(os.path.join(folder, "assets.extra", "tfbert.json"), encoding="utf-8") as f:
-            return json.load(f).get("kind") == QA_TASK
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def add_qa_train_arguments(parser):
@@ -88,7 +74,7 @@ def _unsupported(settings):
                               "out.")
 
 
-def cmd_train_qa(args, settings):
+def cmd_train(args, settings):
     """Train on SQuAD JSON ``--data`` (validation articles held out, or
     ``--validation-data``), test on ``--test-data``, export; ``settings`` are the
     :class:`~tfbert.config.TrainConfig` fields given."""
@@ -171,8 +157,7 @@ def _report(model, examples, report_dir, title, if_exists="new", batch_size=32):
     from tqdm import tqdm
     from tfbert.data.squad import gold_answers
     from tfbert.reports import write_report
-    from tfbert.tasks import get_task
-    task, answers = get_task(QA_TASK), []
+    task, answers = QuestionAnswering(), []
     with tqdm(total=len(examples), desc="Answering", unit=" questions", file=sys.stderr,
               mininterval=1.0, disable=len(examples) < 256) as progress:
         for chunk in chunks(examples, batch_size * 8):
@@ -181,7 +166,7 @@ def _report(model, examples, report_dir, title, if_exists="new", batch_size=32):
     version = "2.0" if any(e.is_impossible for e in examples) else "1.1"
     metrics = task.compute_metrics(gold_answers(examples), {a.qid: a.answer for a in answers},
                                    version=version)
-    metrics["task"] = QA_TASK
+    metrics["task"] = task.name
     context = {e.qid: e.context for e in examples}
     mistakes = [{**m, "text": context[m["id"]]}
                 for m in task.worst_mistakes(examples, answers, k=len(examples))]
@@ -192,7 +177,7 @@ def _report(model, examples, report_dir, title, if_exists="new", batch_size=32):
     return metrics
 
 
-def cmd_evaluate_qa(args):
+def cmd_evaluate(args):
     """EM/F1 of a question answering export on every question of SQuAD JSON ``--data``,
     written to a new report folder (never over another)."""
     check_inputs(args, ("--data",))
@@ -218,15 +203,15 @@ def cmd_evaluate_qa(args):
 
 
 def _load_qa_export(path):
-    from tfbert.serving import load_model
+    from tfbert.serving import LoadedQA, load_model
     model = load_model(path)
-    if getattr(model, "task", None) != QA_TASK:
+    if not isinstance(model, LoadedQA):
         raise DataError(f"{model.path} is not a question answering export; SQuAD data goes "
                         "with a model trained by tfbert train --task question-answering.")
     return model
 
 
-def cmd_predict_qa(args):
+def cmd_predict(args):
     """Answer ``--question``/``--context`` pairs (printed) or every question of a SQuAD
     JSON ``--file`` (``{id: answer}`` written to ``--output``)."""
     questions, contexts = args.question or [], args.context or []

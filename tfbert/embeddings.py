@@ -17,19 +17,18 @@ Example::
     vectors.shape                                       # (3, 384), unit length
     tfbert.similarity(vectors[:1], vectors[1:])         # [[0.8.., 0.0..]]
 """
-import os
-
 import numpy as np
 
 from tfbert._tf import tf, tf_keras
 from tfbert.config import POOLINGS, PREDICT_BATCH_SIZE
 from tfbert.data.pipeline import length_order
 from tfbert.errors import ExportError, ModelError
+from tfbert.exports import new_version, write_export_metadata
 from tfbert.layers import TrimPadding, pool
 from tfbert.models import build_preprocessor, encoder_layer
 from tfbert.recommended import EMBEDDING_SEQ_LENGTH
 from tfbert.registry import recommended_settings, resolve_model
-from tfbert.serving import write_export_metadata
+from tfbert.serving import LoadedEmbedder, load_model
 
 __all__ = ["EMBEDDING_MODEL", "Embedder", "build_embedder", "embed", "similarity"]
 
@@ -95,31 +94,21 @@ class Embedder:
             path = tfbert.build_embedder("all-minilm-l6-v2").export("saved_models/minilm")
             tfbert.load_model(path).embed(["A wonderful film."]).shape   # (1, 384)
         """
-        from tfbert._fs import atomic_dir
-        from tfbert.serving import load_model, versions
-        directory = os.path.abspath(directory)
-        version = version if version is not None else (versions(directory) or [0])[-1] + 1
-        target = os.path.join(directory, str(version))
         module = tf.Module()
         module.model = self.model
         module.serve = tf.function(
             lambda text: {"embedding": self.model(text, training=False)},
             input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        try:
-            with atomic_dir(target, policy="refuse") as staging:
-                tf.saved_model.save(module, staging,
-                                    signatures={"serving_default": module.serve})
-                write_export_metadata(staging, {"kind": "embedder", "embedder": self.settings,
-                                                "dimension": self.dimension})
-                texts = list(check_texts or _CHECK_TEXTS)
-                difference = float(np.abs(load_model(staging).embed(texts, batch_size=2)
-                                           - self.embed(texts, batch_size=len(texts))).max())
-                if not difference <= 1e-5:
-                    raise ExportError(f"the reloaded export differs from the embedder by "
-                                      f"{difference:.2e}; nothing was written to {target}.")
-        except FileExistsError:
-            raise ExportError(f"{target} already exists; exports are never overwritten. "
-                              "Choose another version or directory.") from None
+        with new_version(directory, version) as (staging, target):
+            tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
+            write_export_metadata(staging, LoadedEmbedder.kind,
+                                  {"embedder": self.settings, "dimension": self.dimension})
+            texts = list(check_texts or _CHECK_TEXTS)
+            difference = float(np.abs(load_model(staging).embed(texts, batch_size=2)
+                                       - self.embed(texts, batch_size=len(texts))).max())
+            if not difference <= 1e-5:
+                raise ExportError(f"the reloaded export differs from the embedder by "
+                                  f"{difference:.2e}; nothing was written to {target}.")
         return target
 
 

@@ -34,15 +34,14 @@ Example::
     classifier = tfbert.load_model("saved_models/imdb")      # latest version
     classifier.predict(["A wonderful film."])[0].label          # 'pos'
 """
-import os
-
 import numpy as np
 
 from tfbert._tf import tf
 from tfbert.errors import ExportError
 from tfbert.layers import token_lengths, trim_padding
-from tfbert.serving import (METADATA_FILE, Classifier, load_model, versions,
-                            write_export_metadata)
+from tfbert.exports import METADATA_FILE, new_version, write_export_metadata
+from tfbert.models import BertClassifier
+from tfbert.serving import Classifier, LoadedClassifier, load_model
 
 __all__ = ["export_model", "load_model", "METADATA_FILE", "TOLERANCES"]
 
@@ -104,8 +103,9 @@ def export_model(model, directory, label_names=None, settings=None, version=None
     Args:
         model: a :class:`~tfbert.models.BertClassifier` (from training or
             :func:`~tfbert.build_classifier`); its label names and thresholds
-            are exported with it. A :class:`~tfbert.qa.QAModel` is exported by
-            :func:`tfbert.qa_export.export_qa` (question and context in, answer out).
+            are exported with it. A :class:`~tfbert.qa.QAModel` or
+            :class:`~tfbert.Embedder` is handed to its own ``export`` (with ``settings``,
+            ``version`` and ``jit_compile`` when given).
         directory: the model's folder, e.g. ``saved_models/imdb``.
         label_names: overrides the model's label names (same number).
         settings: JSON-serialisable settings to keep with the export.
@@ -120,24 +120,16 @@ def export_model(model, directory, label_names=None, settings=None, version=None
         ExportError: the version exists, or the reloaded export does not
             reproduce the in-memory predictions.
     """
-    from tfbert._fs import atomic_dir
-    if getattr(getattr(model, "config", None), "task", None) == "question-answering":
-        from tfbert.qa_export import export_qa      # a tfbert.qa.QAModel: see qa_export
-        return export_qa(model, directory, settings=settings, version=version,
-                         jit_compile=jit_compile)
+    if not isinstance(model, BertClassifier):    # a QAModel or an Embedder: its own export
+        given = {"settings": settings, "version": version, "jit_compile": jit_compile}
+        return model.export(directory, **{key: value for key, value in given.items()
+                                          if value not in (None, False)})
     label_names, thresholds = _describe(model, label_names, thresholds)
-    directory = os.path.abspath(directory)
-    version = version if version is not None else (versions(directory) or [0])[-1] + 1
-    target = os.path.join(directory, str(version))
-    try:
-        with atomic_dir(target, policy="refuse") as staging:
-            module = _Serving(model, label_names, thresholds, jit_compile)
-            tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
-            _write_metadata(staging, model, label_names, thresholds, jit_compile, settings)
-            _verify(model, staging, check_texts, target)
-    except FileExistsError:
-        raise ExportError(f"{target} already exists; exports are never overwritten. "
-                          "Choose another version or directory.") from None
+    with new_version(directory, version) as (staging, target):
+        module = _Serving(model, label_names, thresholds, jit_compile)
+        tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
+        _write_metadata(staging, model, label_names, thresholds, jit_compile, settings)
+        _verify(model, staging, check_texts, target)
     return target
 
 
@@ -163,7 +155,7 @@ def _write_metadata(folder, model, label_names, thresholds, jit_compile, setting
                 "classifier": {**model.config.to_json(), "label_names": label_names,
                                "thresholds": thresholds},
                 "jit_compile": jit_compile, "settings": settings or {}}
-    write_export_metadata(folder, metadata)
+    write_export_metadata(folder, LoadedClassifier.kind, metadata)
 
 
 def _verify(model, staging, check_texts, target):

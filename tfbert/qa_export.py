@@ -31,12 +31,11 @@ Example::
     qa = tfbert.load_model(path)
     qa.answer(["Where was it shot?"], ["The film was shot in Zürich."])[0].answer
 """
-import os
-
 from tfbert._tf import tf
 from tfbert.errors import ExportError
+from tfbert.exports import new_version, write_export_metadata
 from tfbert.layers import xla_padded
-from tfbert.serving import load_model, versions, write_export_metadata
+from tfbert.serving import LoadedQA, load_model
 
 __all__ = ["export_qa", "CHECK_PAIRS"]
 
@@ -223,23 +222,14 @@ def export_qa(model, directory, settings=None, version=None, check_pairs=None,
             default :data:`CHECK_PAIRS`: a long context of many windows, non-ASCII text,
             empty strings).
     """
-    from tfbert._fs import atomic_dir
-    directory = os.path.abspath(directory)
-    version = version if version is not None else (versions(directory) or [0])[-1] + 1
-    target = os.path.join(directory, str(version))
-    try:
-        with atomic_dir(target, policy="refuse") as staging:
-            module = _QAServing(model, jit_compile)
-            tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
-            write_export_metadata(staging, {"kind": "question-answering",
-                                            "task": "question-answering",
-                                            "qa_model": model.config.to_json(),
-                                            "jit_compile": jit_compile,
-                                            "settings": settings or {}})
-            _verify(model, staging, check_pairs, target)
-    except FileExistsError:
-        raise ExportError(f"{target} already exists; exports are never overwritten. "
-                          "Choose another version or directory.") from None
+    with new_version(directory, version) as (staging, target):
+        module = _QAServing(model, jit_compile)
+        tf.saved_model.save(module, staging, signatures={"serving_default": module.serve})
+        write_export_metadata(staging, LoadedQA.kind, {"task": LoadedQA.kind,
+                                                       "qa_model": model.config.to_json(),
+                                                       "jit_compile": jit_compile,
+                                                       "settings": settings or {}})
+        _verify(model, staging, check_pairs, target)
     return target
 
 

@@ -22,6 +22,7 @@ import os
 
 from tfbert.data.sources import ARCHIVE_SUFFIXES, tfds_name
 from tfbert.errors import ModelError, TfbertError
+from tfbert.exports import versions
 
 __all__ = ["default_name", "next_version", "is_finished", "no_empty_folders", "remove_if_empty",
            "run_places", "checked_model", "OFFLINE_MODEL"]
@@ -133,7 +134,6 @@ def next_version(export_dir, runs_dir=None):
 
         next_version("saved_models/imdb_bert", "runs/imdb_bert")    # 3 after /1 and /2
     """
-    from tfbert.serving import versions
     taken = versions(export_dir) if export_dir is not None else []
     if runs_dir is not None and os.path.isdir(runs_dir):
         taken += [int(d) for d in os.listdir(runs_dir)

@@ -1,8 +1,11 @@
-"""Classify text with a trained model: loaded from an export, or in memory after training.
+"""Use a trained model: loaded from an export, or in memory after training.
 
-:func:`load_model` reads an export written by :func:`tfbert.export_model` (in
-a fresh process that imported nothing but tfbert) and returns a
-:class:`LoadedClassifier`; :class:`Classifier` wraps an in-memory
+:func:`load_model` reads an export (in a fresh process that imported nothing but
+tfbert) and returns the type its kind names: a :class:`LoadedClassifier` for
+:func:`tfbert.export_model`'s, a :class:`LoadedQA` (``answer``) for question
+answering exports, a :class:`LoadedEmbedder` (``embed``) for embedders. Adding a
+kind of export is one loaded type here plus its line in :data:`LOADED_TYPES`.
+:class:`Classifier` wraps an in-memory
 :class:`~tfbert.models.BertClassifier` (``TrainResult.classifier``). Both take
 raw strings and return the same :class:`~tfbert.tasks.Prediction` objects,
 because both turn logits into outputs with the same task function (the one the
@@ -14,21 +17,19 @@ Example::
     classifier.predict(["A wonderful film."])[0].label          # 'pos'
     result.classifier.predict(["A wonderful film."])[0].label   # the same, before exporting
 """
-import json
-import os
-
 import numpy as np
 
 from tfbert._tf import tf
 from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.pipeline import length_order
+from tfbert.data.squad import paired_questions
 from tfbert.errors import ExportError
-from tfbert.tasks import Prediction, get_task
+from tfbert.exports import CLASSIFIER_KIND, read_metadata, resolve_export
+from tfbert.tasks import Prediction, QuestionAnswering, get_task
+from tfbert.tasks.question_answering import SpanAnswer
 
-__all__ = ["Classifier", "LoadedClassifier", "LoadedEmbedder", "Prediction", "load_model",
-           "resolve_export", "write_export_metadata", "METADATA_FILE"]
-
-METADATA_FILE = os.path.join("assets.extra", "tfbert.json")
+__all__ = ["Classifier", "LoadedClassifier", "LoadedEmbedder", "LoadedQA", "LOADED_TYPES",
+           "Prediction", "load_model"]
 
 
 class _TextPredictor:
@@ -118,6 +119,8 @@ class Classifier(_TextPredictor):
 class LoadedClassifier(_TextPredictor):
     """An exported classifier, loaded for inference: strings in, predictions out."""
 
+    kind = CLASSIFIER_KIND
+
     def __init__(self, path, loaded, metadata):
         self.path = self.name = path
         self.metadata = metadata
@@ -144,6 +147,8 @@ class LoadedEmbedder:
         tfbert.load_model("saved_models/minilm").embed(["A wonderful film."])   # [1, 384]
     """
 
+    kind = "embedder"
+
     def __init__(self, path, loaded, metadata):
         self.path = path
         self.metadata = metadata
@@ -166,39 +171,77 @@ class LoadedEmbedder:
         return np.concatenate(chunks)[np.argsort(order)]
 
 
-def write_export_metadata(folder, metadata):
-    """Write ``metadata`` (plus the TensorFlow version) as the export's
-    ``assets.extra/tfbert.json``, which :func:`load_model` reads."""
-    os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
-    with open(os.path.join(folder, METADATA_FILE), "w", encoding="utf-8") as f:
-        json.dump({**metadata, "tensorflow": tf.__version__}, f, indent=2)
+class LoadedQA:
+    """An exported question answering model (:mod:`tfbert.qa_export`), loaded:
+    ``answer(questions, contexts)`` gives the same
+    :class:`~tfbert.tasks.question_answering.SpanAnswer` objects as the in-memory
+    :meth:`tfbert.qa.QAModel.answer`.
+
+    Example::
+
+        qa = tfbert.load_model("saved_models/squad")
+        a = qa.answer(["Where is the café?"], ["The café is in Zürich."])[0]
+        a.answer, a.start, a.end, a.score         # 'Zürich', 15, 21, 0.93
+
+    ``config``: the :class:`~tfbert.qa.QAConfig` fields it was exported with (lengths,
+    stride, ``n_best``, ``max_answer_length``, ``null_threshold``).
+    """
+
+    kind = QuestionAnswering.name
+
+    def __init__(self, path, loaded, metadata):
+        self.path = self.name = path
+        self.metadata = metadata
+        self.config = dict(metadata["qa_model"])
+        self._serve = loaded.signatures["serving_default"]
+        self._loaded = loaded  # keeps the signature's variables alive
+
+    def answer_examples(self, examples, batch_size=PREDICT_BATCH_SIZE):
+        """One answer per :class:`~tfbert.data.squad.QAExample` (named by its ``qid``), as
+        :meth:`tfbert.qa.QAModel.answer_examples`; so :func:`tfbert.qa_training.evaluate_qa`
+        scores an export too."""
+        examples = list(examples)
+        return self.answer([e.question for e in examples], [e.context for e in examples],
+                           batch_size, qids=[e.qid for e in examples])
+
+    def answer(self, questions, contexts, batch_size=PREDICT_BATCH_SIZE, qids=None):
+        """One :class:`~tfbert.tasks.question_answering.SpanAnswer` per question about its
+        context (a string, or one per question; any length), in input order;
+        ``batch_size`` questions go to the SavedModel at a time, shortest texts together
+        (each call pads its windows to its longest), and ``qids`` names the answers
+        (default: their positions).
+
+        Example::
+
+            qa.answer("Who led the Norse?", context)[0].answer      # 'Rollo'
+        """
+        questions, contexts = paired_questions(questions, contexts)
+        qids = [str(i) for i in range(len(questions))] if qids is None else list(qids)
+        answers = [None] * len(questions)
+        order = length_order(questions, contexts)
+        for begin in range(0, len(order), batch_size):
+            chosen = order[begin:begin + batch_size]
+            out = {key: value.numpy() for key, value in self._serve(
+                question=tf.constant([questions[i] for i in chosen], tf.string),
+                context=tf.constant([contexts[i] for i in chosen], tf.string)).items()}
+            for row, i in enumerate(chosen):
+                answers[i] = SpanAnswer(
+                    out["answer"][row].decode("utf-8"), int(out["start"][row]),
+                    int(out["end"][row]), float(out["score"][row]), qids[i], questions[i],
+                    float(out["null_score_diff"][row]), bool(out["has_answer"][row]))
+        return answers
 
 
-def versions(directory):
-    """The version numbers of the exports in ``directory``, ascending."""
-    if not os.path.isdir(directory):
-        return []
-    return sorted(int(d) for d in os.listdir(directory)
-                  if d.isdigit() and os.path.isfile(os.path.join(directory, d, "saved_model.pb")))
-
-
-def resolve_export(path):
-    """The SavedModel folder for ``path``: itself, or its latest numbered version."""
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    found = versions(path)
-    if found:
-        return os.path.join(path, str(found[-1]))
-    if not os.path.exists(path):
-        raise ExportError(f"{path} does not exist.")
-    raise ExportError(f"{path} is not a tfbert export: no saved_model.pb in it nor in a "
-                      "numbered version folder (1/, 2/, ...).")
+#: An export's ``kind`` (its metadata) -> the type :func:`load_model` returns for it.
+LOADED_TYPES = {loaded_type.kind: loaded_type
+                for loaded_type in (LoadedClassifier, LoadedEmbedder, LoadedQA)}
 
 
 def load_model(path):
-    """Load an export written by :func:`~tfbert.export_model` (a version folder, or the
-    latest one). Works in a fresh process that imported nothing but tfbert.
+    """Load an export written by :func:`~tfbert.export_model`, :meth:`tfbert.qa.QAModel.export`
+    or :meth:`tfbert.Embedder.export` (a version folder, or the latest one), as the type its
+    kind names in :data:`LOADED_TYPES`. Works in a fresh process that imported nothing but
+    tfbert.
 
     Example::
 
@@ -206,21 +249,16 @@ def load_model(path):
         classifier.predict(["What a great film!"])
     """
     path = resolve_export(path)
-    metadata_path = os.path.join(path, METADATA_FILE)
-    if not os.path.isfile(metadata_path):
-        raise ExportError(f"{path} is a SavedModel but not a tfbert export "
-                          f"(no {METADATA_FILE}).")
-    with open(metadata_path, encoding="utf-8") as f:
-        metadata = json.load(f)
+    metadata = read_metadata(path)
+    kind = metadata.get("kind", CLASSIFIER_KIND)
+    if kind not in LOADED_TYPES:
+        raise ExportError(f"{path} is a {kind!r} export, which this tfbert cannot load "
+                          f"(it loads {', '.join(LOADED_TYPES)}); was it written by a newer "
+                          "tfbert?")
     try:
         loaded = tf.saved_model.load(path)
     except (OSError, ValueError, tf.errors.OpError) as exc:
         raise ExportError(f"cannot load the SavedModel in {path}: {exc}") from None
     if "serving_default" not in loaded.signatures:
         raise ExportError(f"{path} has no serving_default signature.")
-    if metadata.get("kind") == "embedder":
-        return LoadedEmbedder(path, loaded, metadata)
-    if metadata.get("kind") == "question-answering":
-        from tfbert.qa_serving import LoadedQA
-        return LoadedQA(path, loaded, metadata)
-    return LoadedClassifier(path, loaded, metadata)
+    return LOADED_TYPES[kind](path, loaded, metadata)
