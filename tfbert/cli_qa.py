@@ -21,7 +21,7 @@ import sys
 
 from tfbert.cli_common import check_inputs, chunks, positive_int
 from tfbert.errors import DataError, TfbertError
-from tfbert.tasks import QuestionAnswering
+from tfbert.tasks import QuestionAnswering, get_task
 
 __all__ = ["add_qa_train_arguments", "add_qa_predict_arguments", "is_squad_source",
            "cmd_train", "cmd_evaluate", "cmd_predict"]
@@ -157,7 +157,7 @@ def _report(model, examples, report_dir, title, if_exists="new", batch_size=32):
     from tqdm import tqdm
     from tfbert.data.squad import gold_answers
     from tfbert.reports import write_report
-    task, answers = QuestionAnswering(), []
+    task, answers = get_task(QuestionAnswering.name), []
     with tqdm(total=len(examples), desc="Answering", unit=" questions", file=sys.stderr,
               mininterval=1.0, disable=len(examples) < 256) as progress:
         for chunk in chunks(examples, batch_size * 8):
