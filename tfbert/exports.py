@@ -21,7 +21,7 @@ from tfbert._fs import atomic_dir
 from tfbert.errors import ExportError
 
 __all__ = ["METADATA_FILE", "CLASSIFIER_KIND", "versions", "resolve_export", "read_metadata",
-           "export_kind", "write_export_metadata", "new_version"]
+           "kind_of", "export_kind", "write_export_metadata", "new_version"]
 
 METADATA_FILE = os.path.join("assets.extra", "tfbert.json")
 #: The kind of exports written before kinds were recorded (all of them classifiers).
@@ -64,11 +64,16 @@ def read_metadata(path):
         return json.load(f)
 
 
+def kind_of(metadata):
+    """The kind an export's metadata records (exports written before kinds: classifier)."""
+    return metadata.get("kind", CLASSIFIER_KIND)
+
+
 def export_kind(path):
     """The kind of the tfbert export at ``path`` (or its latest version): ``"classifier"``,
     ``"question-answering"``, ``"embedder"``; None when ``path`` is not a readable export."""
     try:
-        return read_metadata(resolve_export(path)).get("kind", CLASSIFIER_KIND)
+        return kind_of(read_metadata(resolve_export(path)))
     except (ExportError, OSError, ValueError, AttributeError):
         return None
 

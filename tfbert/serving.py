@@ -24,7 +24,7 @@ from tfbert.config import PREDICT_BATCH_SIZE
 from tfbert.data.pipeline import length_order
 from tfbert.data.squad import paired_questions
 from tfbert.errors import ExportError
-from tfbert.exports import CLASSIFIER_KIND, read_metadata, resolve_export
+from tfbert.exports import CLASSIFIER_KIND, kind_of, read_metadata, resolve_export
 from tfbert.tasks import Prediction, QuestionAnswering, get_task
 from tfbert.tasks.question_answering import SpanAnswer
 
@@ -250,7 +250,7 @@ def load_model(path):
     """
     path = resolve_export(path)
     metadata = read_metadata(path)
-    kind = metadata.get("kind", CLASSIFIER_KIND)
+    kind = kind_of(metadata)
     if kind not in LOADED_TYPES:
         raise ExportError(f"{path} is a {kind!r} export, which this tfbert cannot load "
                           f"(it loads {', '.join(LOADED_TYPES)}); was it written by a newer "
