@@ -26,15 +26,18 @@ def table(records):
         "train windows/s | answer questions/s | load |",
         "|---|---|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
-        setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
-                  f"{r['seq_length']}/{r['doc_stride']}, {r['seed']}"
+        strides = {"hf": r["doc_stride"], "tfbert": r.get("tfbert_doc_stride") or r["doc_stride"]}
         # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
         clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
         xla = ", XLA training" if r.get("jit_compile") else ""
         notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}{xla}",
                  "hf": clip}
         for system in ("tfbert", "hf"):
+            if system not in r:          # a run of one system (--systems)
+                continue
             s = r[system]
+            setting = f"{r['epochs']}, {r['batch_size']}, {r['learning_rate']:g}, " \
+                      f"{r['seq_length']}/{strides[system]}, {r['seed']}"
             answer = f"{s['answer_questions_per_second']}"
             if "export_questions_per_second" in s:
                 serving = ", XLA serving" if r.get("jit_serving") else ""
@@ -50,8 +53,9 @@ def table(records):
                 f"{s['exact_match']} | "
                 f"**{s['f1']}** | {s['train_windows_per_second']} | {answer} | "
                 f"{r.get('load_average', '?')} |")
-    if rows:
-        last = rows[-1]
+    both = [r for r in rows if "tfbert" in r and "hf" in r]
+    if both:
+        last = both[-1]
         ours, peer_rate = last["tfbert"], last["hf"]["answer_questions_per_second"]
         lines += ["", f"Last run: F1 tfbert/hf {ours['f1']} / {last['hf']['f1']} "
                   f"(target ≥ 1x: {ours['f1'] >= last['hf']['f1']}); answering "
