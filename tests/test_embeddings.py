@@ -1,5 +1,7 @@
 """Sentence embeddings: the vectors, their order and shapes, and parity with
 sentence-transformers for all-MiniLM-L6-v2."""
+import os
+
 import numpy as np
 import pytest
 
@@ -137,6 +139,19 @@ def test_an_embedder_export_serves_the_same_vectors(embedder, tmp_path):
     assert loaded.embed([]).shape == (0, 128)
     assert list(loaded._serve.structured_input_signature[1]) == ["text"]
     assert list(loaded._serve.structured_outputs) == ["embedding"]
+
+
+def test_export_model_hands_an_embedder_only_the_arguments_its_export_takes(embedder, tmp_path):
+    """``tfbert.export_model`` passes an embedder's ``check_texts`` and ``version`` on, and
+    an argument of another kind's export is one clear error before anything is written."""
+    from tfbert.errors import ExportError
+    from tfbert.export import export_model
+    path = export_model(embedder, str(tmp_path / "e"), version=3, check_texts=TEXTS[:2])
+    assert path.endswith("e/3")
+    with pytest.raises(ExportError, match=r"^Embedder.export takes no label_names, "
+                                          r"jit_compile \(it takes version, check_texts\)"):
+        export_model(embedder, str(tmp_path / "e"), label_names=["a"], jit_compile=True)
+    assert sorted(os.listdir(tmp_path / "e")) == ["3"]
 
 
 @pytest.mark.slow   # the full suite: four command-line processes

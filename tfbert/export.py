@@ -34,6 +34,8 @@ Example::
     classifier = tfbert.load_model("saved_models/imdb")      # latest version
     classifier.predict(["A wonderful film."])[0].label          # 'pos'
 """
+import inspect
+
 import numpy as np
 
 from tfbert._tf import tf
@@ -104,8 +106,9 @@ def export_model(model, directory, label_names=None, settings=None, version=None
         model: a :class:`~tfbert.models.BertClassifier` (from training or
             :func:`~tfbert.build_classifier`); its label names and thresholds
             are exported with it. A :class:`~tfbert.qa.QAModel` or
-            :class:`~tfbert.Embedder` is handed to its own ``export`` (with ``settings``,
-            ``version`` and ``jit_compile`` when given).
+            :class:`~tfbert.Embedder` is handed to its own ``export`` with the
+            arguments given here; one that its ``export`` does not take is an
+            :class:`~tfbert.errors.ExportError` (an embedder takes no ``jit_compile``).
         directory: the model's folder, e.g. ``saved_models/imdb``.
         label_names: overrides the model's label names (same number).
         settings: JSON-serialisable settings to keep with the export.
@@ -117,13 +120,21 @@ def export_model(model, directory, label_names=None, settings=None, version=None
         jit_compile: serve batches of long texts through XLA (see above).
 
     Raises:
-        ExportError: the version exists, or the reloaded export does not
-            reproduce the in-memory predictions.
+        ExportError: the version exists, the reloaded export does not
+            reproduce the in-memory predictions, or an argument does not apply to
+            the model's kind.
     """
     if not isinstance(model, BertClassifier):    # a QAModel or an Embedder: its own export
-        given = {"settings": settings, "version": version, "jit_compile": jit_compile}
-        return model.export(directory, **{key: value for key, value in given.items()
-                                          if value not in (None, False)})
+        given = {key: value for key, value in dict(
+            label_names=label_names, settings=settings, version=version,
+            check_texts=check_texts, thresholds=thresholds, jit_compile=jit_compile).items()
+            if value is not None and value is not False}
+        takes = inspect.signature(model.export).parameters
+        unknown = [key for key in given if key not in takes]
+        if unknown:
+            raise ExportError(f"{type(model).__name__}.export takes no {', '.join(unknown)} "
+                              f"(it takes {', '.join(k for k in takes if k != 'directory')}).")
+        return model.export(directory, **given)
     label_names, thresholds = _describe(model, label_names, thresholds)
     with new_version(directory, version) as (staging, target):
         module = _Serving(model, label_names, thresholds, jit_compile)
