@@ -57,7 +57,7 @@ def table(records):
     if both:
         last = both[-1]
         ours, peer_rate = last["tfbert"], last["hf"]["answer_questions_per_second"]
-        lines += ["", f"Last run: F1 tfbert/hf {ours['f1']} / {last['hf']['f1']} "
+        lines += ["", f"Last run of both systems: F1 tfbert/hf {ours['f1']} / {last['hf']['f1']} "
                   f"(target ≥ 1x: {ours['f1'] >= last['hf']['f1']}); answering "
                   f"{ours['answer_questions_per_second'] / peer_rate:.2f}x "
                   "Hugging Face's questions/s in memory, "

