@@ -97,8 +97,8 @@ def run_tfbert(train, held_out, args):
                       batch_size=args.batch_size, learning_rate=args.learning_rate,
                       warmup_fraction=args.warmup_fraction, seq_length=args.seq_length,
                       doc_stride=args.tfbert_doc_stride or args.doc_stride,
-                      max_query_length=args.max_query_length, dropout=args.head_dropout, seed=args.seed, jit_compile=args.jit_compile,
-                      verbose=2)
+                      max_query_length=args.max_query_length, dropout=args.head_dropout,
+                      seed=args.seed, jit_compile=args.jit_compile, verbose=2)
     train_s = time.perf_counter() - start       # with building, features, validation
     windows = len(result.model.features(train))
     metrics = evaluate_qa(result.model, held_out)

@@ -13,28 +13,43 @@ import math
 import sys
 
 import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
-import tfbert.qa_training as qt
+import tfbert.qa_training as qa_training
 from official.nlp import optimization
 from tfbert._tf import tf, tf_keras
 
-def hf_schedule_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
+import qa_hf
+
+tfbert_optimizer = qa_training.create_optimizer
+
+
+class DecayFromWarmupEnd(tf_keras.optimizers.schedules.LearningRateSchedule):
+    """Linear decay from ``learning_rate`` at step ``warmup`` to 0 at step ``total``."""
+
+    def __init__(self, learning_rate, warmup, total):
+        self.warmup = warmup
+        self.decay = tf_keras.optimizers.schedules.PolynomialDecay(learning_rate,
+                                                                   total - warmup, 0.0)
+
+    def __call__(self, step):
+        return self.decay(tf.cast(step, tf.float32) - self.warmup)
+
+
+def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
+    """tfbert's optimizer (tf-models-official's AdamW, its settings unchanged) on Hugging
+    Face's schedule."""
+    optimizer = tfbert_optimizer(learning_rate, num_examples, batch_size, epochs,
+                                 warmup_fraction)
     total = math.ceil(num_examples / batch_size) * epochs
     warmup = int(warmup_fraction * total)
-    decay = tf_keras.optimizers.schedules.PolynomialDecay(learning_rate, total - warmup, 0.0)
-    class Shifted(tf_keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            return decay(tf.cast(step, tf.float32) - warmup)
-        def get_config(self):
-            return {}
-    schedule = optimization.WarmUp(learning_rate, Shifted(), warmup)
-    print(f"HF-style schedule: {total} steps, warmup {warmup}; lr at warmup end "
-          f"{float(schedule(warmup)):.3g}, at step {warmup + 100} {float(schedule(warmup + 100)):.3g}",
-          flush=True)
-    return optimization.AdamWeightDecay(learning_rate=schedule, weight_decay_rate=0.01,
-                                        beta_1=0.9, beta_2=0.999, epsilon=1e-6,
-                                        exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"])
+    schedule = optimization.WarmUp(learning_rate, DecayFromWarmupEnd(learning_rate, warmup,
+                                                                     total), warmup)
+    optimizer._set_hyper("learning_rate", schedule)
+    print(f"Hugging Face's schedule: {total} steps, warmup {warmup}; learning rate "
+          f"{float(schedule(warmup)):.3g} at the end of warmup, "
+          f"{float(schedule(warmup + 100)):.3g} 100 steps later", flush=True)
+    return optimizer
 
-qt.create_optimizer = hf_schedule_optimizer
-import qa_hf
+
 if __name__ == "__main__":
+    qa_training.create_optimizer = create_optimizer
     qa_hf.main(sys.argv[1:])

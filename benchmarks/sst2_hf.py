@@ -134,8 +134,8 @@ def run_hf(data, args, seed):
                         padding=True, return_tensors="pt")
         return enc, torch.tensor(np.asarray(split.labels, dtype=np.float32))
 
-    def predict(model, split):
-        enc, labels = encode(split)
+    def predict(model, encoded):
+        enc, labels = encoded
         model.eval()
         with torch.no_grad():
             logits = torch.cat([model(**{k: v[i:i + 128] for k, v in enc.items()})
@@ -149,6 +149,7 @@ def run_hf(data, args, seed):
     optimizer, schedule = hf_optimizer(model, argparse.Namespace(
         learning_rate=args.learning_rate, warmup_fraction=0.1), steps)
     enc, labels = encode(data.train)
+    validation, dev = encode(data.validation), encode(data.test)   # once, scored every epoch
     generator = torch.Generator().manual_seed(seed)
     epochs, start = [], time.perf_counter()
     for epoch in range(args.epochs):
@@ -163,9 +164,9 @@ def run_hf(data, args, seed):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step(), schedule.step(), optimizer.zero_grad()
-        val_loss, val_accuracy = predict(model, data.validation)
+        val_loss, val_accuracy = predict(model, validation)
         epochs.append({"val_loss": val_loss, "val_accuracy": val_accuracy,
-                       "dev_accuracy": predict(model, data.test)[1]})
+                       "dev_accuracy": predict(model, dev)[1]})
         print(f"hf epoch {epoch + 1}: {epochs[-1]} ({time.perf_counter() - start:.0f} s)",
               flush=True)
     return epochs, time.perf_counter() - start, {}
