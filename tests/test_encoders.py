@@ -129,6 +129,38 @@ def test_the_rebuild_keeps_the_savedmodels_dropout(tiny_model, cache_dir, imdb_f
         assert np.array_equal(first, second) == (rate == 0.0)
 
 
+def test_an_encoder_is_rebuilt_while_op_determinism_is_on(tmp_path):
+    """After ``train(..., deterministic=True)`` (op determinism on for the process) a model
+    exported without a random seed, as converted models are, is still rebuilt: the probe of
+    its SavedModel's dropout, whose random ops then have no seed, runs with determinism
+    paused, and determinism is on again afterwards."""
+    from official.legacy.bert import configs
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config
+    from tfbert._tf import tf
+    from tfbert.encoders import rebuild_encoder
+    from tfbert.hub_format import build_vocab, write_hub_model
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(build_vocab(["a great film", "a dull film"])) + "\n")
+    bert = configs.BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32,
+                              num_hidden_layers=1, num_attention_heads=2,
+                              intermediate_size=64, hidden_dropout_prob=0.1,
+                              attention_probs_dropout_prob=0.1)
+    previous_seed = context.global_seed()
+    tf.random.set_seed(None)         # traced without a seed: the dropout ops get none
+    try:
+        model = write_hub_model(str(tmp_path / "unseeded"), bert, str(vocab), True)
+    finally:
+        tf.random.set_seed(previous_seed)
+    config.enable_op_determinism()
+    try:
+        encoder = rebuild_encoder(f"{model}/encoder")
+        assert config.is_op_determinism_enabled()
+    finally:
+        config.disable_op_determinism()
+    assert encoder.get_config()["output_dropout"] == 0.1
+
+
 def test_an_encoder_that_is_not_a_tf_models_bert_is_refused(tmp_path):
     from tfbert._tf import tf
     from tfbert.encoders import rebuild_encoder

@@ -46,4 +46,22 @@ def dtype_policy(name):
         tf_keras.mixed_precision.set_global_policy(previous)
 
 
-__all__ = ["tf", "tf_keras", "dtype_policy"]
+@contextlib.contextmanager
+def op_determinism_paused():
+    """TensorFlow's op determinism off while the block runs, then as it was.
+
+    For random ops that only inspect a model (they do not shape any run's results): a
+    restored SavedModel's unseeded dropout raises "random ops must have a seed specified"
+    while determinism is on (``train(..., deterministic=True)`` turns it on for the process).
+    """
+    from tensorflow.python.framework import config   # no public switch back off in TF 2.20
+    enabled = config.is_op_determinism_enabled()
+    config.disable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled:
+            config.enable_op_determinism()
+
+
+__all__ = ["tf", "tf_keras", "dtype_policy", "op_determinism_paused"]

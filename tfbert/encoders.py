@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from tfbert._tf import dtype_policy, tf_keras
+from tfbert._tf import dtype_policy, op_determinism_paused, tf_keras
 from tfbert.errors import ModelError
 
 __all__ = ["rebuild_encoder"]
@@ -115,8 +115,11 @@ def _with_weights(encoder, weights, handle):
 def _dropout_rate(loaded, probe, default=0.1):
     """The SavedModel's dropout while training: 0 when two training-mode passes agree (it
     was exported without dropout), else ``default`` (BERT's 0.1; the rate itself is not
-    recorded in a TF Hub encoder)."""
-    first, second = (loaded(probe, training=True)["sequence_output"].numpy() for _ in range(2))
+    recorded in a TF Hub encoder). The two passes only inspect the SavedModel, so they run
+    with op determinism paused: its dropout ops have no seed."""
+    with op_determinism_paused():
+        first, second = (loaded(probe, training=True)["sequence_output"].numpy()
+                         for _ in range(2))
     return 0.0 if np.array_equal(first, second) else default
 
 
