@@ -59,6 +59,7 @@ import numpy as np
 
 import tfbert  # noqa: F401  (first: puts TensorFlow on the tf-keras path)
 
+from tfbert.config import LR_SCHEDULES
 from tfbert.data.squad import QAData, gold_answers, read_squad
 from tfbert.metrics_qa import squad_scores
 from tfbert.recommended import SPAN_DROPOUT
@@ -95,7 +96,8 @@ def run_tfbert(train, held_out, args):
     start = time.perf_counter()
     result = train_qa(data, args.model, run_dir=args.run_dir, epochs=args.epochs,
                       batch_size=args.batch_size, learning_rate=args.learning_rate,
-                      warmup_fraction=args.warmup_fraction, seq_length=args.seq_length,
+                      warmup_fraction=args.warmup_fraction,
+                      lr_schedule=args.tfbert_lr_schedule, seq_length=args.seq_length,
                       doc_stride=args.tfbert_doc_stride or args.doc_stride,
                       max_query_length=args.max_query_length, dropout=args.head_dropout,
                       seed=args.seed, jit_compile=args.jit_compile, verbose=2)
@@ -366,6 +368,9 @@ def parse_args(argv=None):
         "between window starts)")
     add("--tfbert-doc-stride", type=int, help="tfbert's distance between window starts "
         "(110 at --seq-length 256 gives the windows of Hugging Face's 128-token overlap)")
+    add("--tfbert-lr-schedule", choices=LR_SCHEDULES, default="bert", help="tfbert's "
+        "decay after warmup: tf-models-official's from step 0 (bert) or Hugging Face's from "
+        "the end of warmup (huggingface), which the Hugging Face side always uses")
     add("--max-query-length", type=int, default=64)
     add("--n-best", type=int, default=20)
     add("--max-answer-length", type=int, default=30)

@@ -30,8 +30,11 @@ def table(records):
         # Records before --max-grad-norm / --head-dropout: Hugging Face unclipped, head 0.1.
         clip = f"clip {r['max_grad_norm']:g}" if r.get("max_grad_norm") else "no clip"
         xla = ", XLA training" if r.get("jit_compile") else ""
-        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}{xla}",
-                 "hf": clip}
+        # Records before --tfbert-lr-schedule: tf-models' decay from step 0.
+        decay = ("decay from warmup end" if r.get("tfbert_lr_schedule") == "huggingface"
+                 else "decay from step 0")
+        notes = {"tfbert": f"clip 1, head dropout {r.get('head_dropout', 0.1):g}{xla}, {decay}",
+                 "hf": f"{clip}, decay from warmup end"}
         for system in ("tfbert", "hf"):
             if system not in r:          # a run of one system (--systems)
                 continue

@@ -40,6 +40,27 @@ def test_optimizer_warms_up_then_decays_linearly():
     assert type(optimizer).__name__ == "AdamWeightDecay"
 
 
+def test_the_huggingface_schedule_decays_from_the_peak_at_the_end_of_warmup():
+    """``lr_schedule="huggingface"``: the same AdamW and warmup, then a straight line from the
+    peak at the end of warmup to 0 at the last step (get_linear_schedule_with_warmup), where
+    tf-models' counts the decay from step 0; with no warmup the two are the same."""
+    from tfbert.errors import TfbertError
+    from tfbert.training import create_optimizer
+    hf = create_optimizer(1e-3, num_examples=100, batch_size=10, epochs=2, warmup_fraction=0.1,
+                          lr_schedule="huggingface")           # 20 steps, 2 of warmup
+    rates = [float(hf.learning_rate(step)) for step in (0, 1, 2, 11, 20)]
+    assert rates == pytest.approx([0.0, 5e-4, 1e-3, 1e-3 * (20 - 11) / (20 - 2), 0.0])
+    bert = create_optimizer(1e-3, 100, 10, 2, 0.1)
+    assert type(hf) is type(bert) and hf.get_config() == {
+        **bert.get_config(), "learning_rate": hf.get_config()["learning_rate"]}
+    no_warmup = [create_optimizer(1e-3, 100, 10, 2, 0.0, lr_schedule=name).learning_rate
+                 for name in ("bert", "huggingface")]
+    assert [float(no_warmup[0](s)) for s in (0, 7)] == [float(no_warmup[1](s)) for s in (0, 7)]
+    with pytest.raises(TfbertError, match="lr_schedule must be one of 'bert', 'huggingface', "
+                                          "got 'cosine'"):
+        create_optimizer(1e-3, 100, 10, 2, lr_schedule="cosine")
+
+
 def test_strategy_on_cpu_is_the_default_and_names_are_checked():
     from tfbert._tf import tf
     from tfbert.distribute import select_strategy

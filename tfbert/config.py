@@ -20,7 +20,7 @@ from tfbert.recommended import (CLASSIFIER_DROPOUT, FINE_TUNING_EPOCHS, HEAD_ONL
                                  RECOMMENDED_KEYS, SPAN_DROPOUT)
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
+__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "LR_SCHEDULES",
            "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "CHUNK_LOSSES",
            "LONG_TEXT_SETTINGS",
            "check_long_text"]
@@ -34,6 +34,10 @@ LONG_TEXT_SETTINGS = ("truncation", "head_share", "stride", "max_chunks", "chunk
 PREDICT_BATCH_SIZE = 64     # texts per batch when predicting (evaluation, serving, the CLI)
 STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
+# After warmup the learning rate falls linearly to 0: "bert" counts the fall from step 0 (Google's
+# BERT, tf-models-official), "huggingface" from the peak at the end of warmup (Hugging Face's
+# get_linear_schedule_with_warmup); see tfbert.training.create_optimizer.
+LR_SCHEDULES = ("bert", "huggingface")
 
 
 class JsonFields:
@@ -79,6 +83,10 @@ class TrainConfig:
                                            type=float)
     warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
                                       "rate up")
+    lr_schedule: str = _setting("bert", "the linear decay after warmup: bert counts it from "
+                                "step 0 (Google's BERT, tf-models-official; the rate after "
+                                "warmup is already 1 - warmup of the peak), huggingface from the "
+                                "peak at the end of warmup", choices=LR_SCHEDULES)
     seq_length: int | None = _setting(None, "tokens per text, longer texts are truncated "
                                       "(default: the model's recommendation)", type=int)
     dropout: float | None = _setting(None, f"dropout rate before the output layer (default: "

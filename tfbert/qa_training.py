@@ -146,8 +146,8 @@ def window_scores(features, logits):
 
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
-             warmup_fraction=0.1, seq_length=384, doc_stride=128, max_query_length=64,
-             dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
+             warmup_fraction=0.1, lr_schedule="bert", seq_length=384, doc_stride=128,
+             max_query_length=64, dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
              backup_steps=TrainConfig.backup_steps, jit_compile=TrainConfig.jit_compile,
              callbacks=(), verbose="auto"):
     """Fine-tune a span model on ``data`` (a :class:`~tfbert.data.squad.QAData`); returns a
@@ -164,6 +164,9 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     then stop with a message saying how to resume); calling ``train_qa`` again with the
     same ``run_dir`` resumes there, with early stopping's state and each epoch's scores
     carried over. A finished run removes its backup.
+
+    ``lr_schedule``: how the learning rate falls after warmup
+    (:func:`tfbert.training.create_optimizer`).
 
     ``jit_compile`` compiles the training step with XLA: faster on CPU at 256 tokens
     (BENCHMARKS.md, qa), after about half a minute of compiling for each of the two batch
@@ -191,7 +194,7 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
           f"({len(train_features):,} windows; {len(data.validation):,} questions for "
           "validation).")
     optimizer = create_optimizer(learning_rate, len(train_features), batch_size, epochs,
-                                 warmup_fraction)
+                                 warmup_fraction, lr_schedule)
     qa_model.compile(optimizer=optimizer, loss=TASK.loss(), metrics=TASK.metrics(),
                      jit_compile=jit_compile)
     steps_per_epoch = math.ceil(len(train_features) / batch_size)
@@ -199,8 +202,8 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
                         steps_per_epoch, epochs, backup_steps)
     _write_config(run_dir, qa_model, data, locals_=dict(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        warmup_fraction=warmup_fraction, patience=patience, monitor=monitor, seed=seed,
-        jit_compile=jit_compile))
+        warmup_fraction=warmup_fraction, lr_schedule=lr_schedule, patience=patience,
+        monitor=monitor, seed=seed, jit_compile=jit_compile))
     # No validation_data: SquadEvaluation logs val_loss and the accuracies from its own
     # pass over the validation windows.
     qa_model.fit(qa_dataset(train_features, batch_size, shuffle=True, seed=seed,

@@ -24,7 +24,7 @@ import os
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
-from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig
+from tfbert.config import LONG_TEXT_SETTINGS, LR_SCHEDULES, PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
@@ -69,18 +69,40 @@ _RUN_FILES = {"history": "history.json", "curves": "training_curves.png",
               "thresholds": "thresholds.json", "backup": "backup"}
 
 
-def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1):
-    """AdamW with linear warmup over ``warmup_fraction`` of the steps, then linear decay to 0.
+def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1,
+                     lr_schedule="bert"):
+    """tf-models-official's AdamW with linear warmup over ``warmup_fraction`` of the steps,
+    then linear decay to 0.
 
     The step count is derived from the data size, batch size and epochs, as in
-    the TensorFlow tutorial.
+    the TensorFlow tutorial. ``lr_schedule`` (:data:`~tfbert.config.LR_SCHEDULES`): ``"bert"``
+    decays as Google's BERT and tf-models-official do, along the line from the peak at step 0
+    to 0 at the end, so after warmup the rate is already ``1 - warmup_fraction`` of the peak;
+    ``"huggingface"`` decays from the peak at the end of warmup, as Hugging Face's
+    ``get_linear_schedule_with_warmup``.
+
+    >>> rates = lambda optimizer: [round(float(optimizer.learning_rate(step)) * 1e4, 3)
+    ...                            for step in (5, 10, 55, 100)]    # of 100 steps, 10 warmup
+    >>> rates(create_optimizer(1e-4, 1000, 10, 1, 0.1))
+    [0.5, 0.9, 0.45, 0.0]
+    >>> rates(create_optimizer(1e-4, 1000, 10, 1, 0.1, lr_schedule="huggingface"))
+    [0.5, 1.0, 0.5, 0.0]
     """
     from official.nlp import optimization
-    steps_per_epoch = math.ceil(num_examples / batch_size)
-    num_train_steps = steps_per_epoch * epochs
-    return optimization.create_optimizer(
-        init_lr=learning_rate, num_train_steps=num_train_steps,
-        num_warmup_steps=int(warmup_fraction * num_train_steps), optimizer_type="adamw")
+    if lr_schedule not in LR_SCHEDULES:
+        raise TfbertError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
+                          f"got {lr_schedule!r}.")
+    total = math.ceil(num_examples / batch_size) * epochs
+    warmup = int(warmup_fraction * total)
+    optimizer = optimization.create_optimizer(init_lr=learning_rate, num_train_steps=total,
+                                              num_warmup_steps=warmup, optimizer_type="adamw")
+    if lr_schedule == "huggingface" and warmup:
+        # tf-models' decay counts from step 0; this line through (warmup, peak) and (total, 0)
+        # is the same decay from a higher start.
+        decay = tf_keras.optimizers.schedules.PolynomialDecay(
+            learning_rate * total / (total - warmup), total, end_learning_rate=0.0)
+        optimizer._set_hyper("learning_rate", optimization.WarmUp(learning_rate, decay, warmup))
+    return optimizer
 
 
 def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **settings):
@@ -112,7 +134,8 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
             ``learning_rate``, ``seq_length`` and ``pooling`` (unset: the model's
             recommendation, :func:`~tfbert.registry.recommended_settings`, e.g. mean
             pooling and 1e-4 for all-MiniLM-L6-v2, the tutorial's ``[CLS]`` and 3e-5 for
-            Small BERT), ``warmup_fraction``, ``dropout``, ``patience``, ``monitor`` (``"val_loss"``,
+            Small BERT), ``warmup_fraction``, ``lr_schedule``, ``dropout``, ``patience``,
+            ``monitor`` (``"val_loss"``,
             or the task's ``"val_accuracy"``, ``"val_pearson"``, ``"val_mae"``:
             a metric helps where the loss stops falling early while the metric
             people report keeps improving, as on MRPC), ``seed``, ``strategy``
@@ -160,7 +183,7 @@ def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **set
         from tfbert.features import fit_head
         fit_head(classifier, plan, lambda: create_optimizer(
             config.learning_rate, len(data.train), config.batch_size, config.epochs,
-            config.warmup_fraction), callbacks, verbose)
+            config.warmup_fraction, config.lr_schedule), callbacks, verbose)
         if plan.non_finite.fault is not None:
             raise _non_finite_error(classifier, plan)
     else:
@@ -222,7 +245,7 @@ def _build(data, model, config, strategy):
             classifier.core.get_layer("classifier").bias.assign(
                 task.initial_bias(data.train.labels, data.num_classes))
         optimizer = create_optimizer(config.learning_rate, len(data.train), config.batch_size,
-                                     config.epochs, config.warmup_fraction)
+                                     config.epochs, config.warmup_fraction, config.lr_schedule)
         classifier.core.compile(optimizer=optimizer, loss=task.loss(data.num_classes),
                                 metrics=task.metrics(data.num_classes),
                                 jit_compile=config.jit_compile)
