@@ -63,6 +63,7 @@ from tfbert.config import LR_SCHEDULES
 from tfbert.data.squad import QAData, gold_answers, read_squad
 from tfbert.metrics_qa import squad_scores
 from tfbert.recommended import SPAN_DROPOUT
+from tfbert.tasks import get_task
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qa_table import table  # noqa: E402
@@ -368,9 +369,11 @@ def parse_args(argv=None):
         "between window starts)")
     add("--tfbert-doc-stride", type=int, help="tfbert's distance between window starts "
         "(110 at --seq-length 256 gives the windows of Hugging Face's 128-token overlap)")
-    add("--tfbert-lr-schedule", choices=LR_SCHEDULES, default="bert", help="tfbert's "
-        "decay after warmup: tf-models-official's from step 0 (bert) or Hugging Face's from "
-        "the end of warmup (huggingface), which the Hugging Face side always uses")
+    add("--tfbert-lr-schedule", choices=LR_SCHEDULES,
+        default=get_task("question-answering").lr_schedule, help="tfbert's decay after "
+        "warmup: tf-models-official's from step 0 (bert) or Hugging Face's from the end of "
+        "warmup (huggingface), which the Hugging Face side always uses (default: train_qa's, "
+        "%(default)s)")
     add("--max-query-length", type=int, default=64)
     add("--n-best", type=int, default=20)
     add("--max-answer-length", type=int, default=30)

@@ -35,8 +35,9 @@ def test_train_predict_evaluate_question_answering(tiny_model, tmp_path, monkeyp
     with open(tmp_path / "run" / "config.json") as f:
         config = json.load(f)
     # The training step ran through XLA; no --dropout: the span layer's default (none), not
-    # the classifier's 0.1.
+    # the classifier's 0.1; no --lr-schedule: question answering's decay from warmup's end.
     assert config["jit_compile"] is True and config["qa_model"]["dropout"] == 0.0
+    assert config["lr_schedule"] == "huggingface"
     assert "SQuAD 2.0" in out and os.path.isfile(tmp_path / "run" / "report_test" /
                                                  "report.json")
     context = "some people would like the answer is comedy and the story ."

@@ -21,6 +21,7 @@ def test_training_loss_falls_and_run_outputs_exist(trained):
     with open(files["config"]) as f:
         config = json.load(f)
     assert config["label_names"] == ["neg", "pos"] and config["epochs"] == 6
+    assert config["lr_schedule"] == "bert"        # a classifier's default, the tutorial's
     epochs_run = len(trained.history["loss"])
     assert trained.examples_per_second == pytest.approx(
         epochs_run * 320 / trained.train_seconds)
@@ -59,6 +60,28 @@ def test_the_huggingface_schedule_decays_from_the_peak_at_the_end_of_warmup():
     with pytest.raises(TfbertError, match="lr_schedule must be one of 'bert', 'huggingface', "
                                           "got 'cosine'"):
         create_optimizer(1e-3, 100, 10, 2, lr_schedule="cosine")
+
+
+def test_each_task_names_its_learning_rate_schedule_and_a_bad_one_is_refused_first(tmp_path):
+    """Unset, ``lr_schedule`` is the task's: Hugging Face's decay for question answering
+    (measured better on SQuAD), tf-models' for the rest; a wrong name stops ``train`` and
+    ``train_qa`` before any folder is made."""
+    from tfbert.data.squad import QAData
+    from tfbert.errors import TfbertError
+    from tfbert.qa_training import train_qa
+    from tfbert.tasks import get_task
+    from tfbert.training import TrainConfig
+    assert {name: get_task(name).lr_schedule for name in
+            ("classification", "multilabel", "regression", "question-answering")} == {
+        "classification": "bert", "multilabel": "bert", "regression": "bert",
+        "question-answering": "huggingface"}
+    assert TrainConfig().lr_schedule is None
+    with pytest.raises(TfbertError, match="lr_schedule must be one of 'bert', 'huggingface'"):
+        TrainConfig(lr_schedule="linear")
+    data = QAData([object()], [object()], None, "train.json", "1.1")
+    with pytest.raises(TfbertError, match="got 'linear'"):
+        train_qa(data, run_dir=str(tmp_path / "run"), lr_schedule="linear")
+    assert not (tmp_path / "run").exists()
 
 
 def test_strategy_on_cpu_is_the_default_and_names_are_checked():

@@ -20,8 +20,8 @@ from tfbert.recommended import (CLASSIFIER_DROPOUT, FINE_TUNING_EPOCHS, HEAD_ONL
                                  RECOMMENDED_KEYS, SPAN_DROPOUT)
 from tfbert.registry import DEFAULT_MODEL
 
-__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES", "LR_SCHEDULES",
-           "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "CHUNK_LOSSES",
+__all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
+           "LR_SCHEDULES", "check_lr_schedule", "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "CHUNK_LOSSES",
            "LONG_TEXT_SETTINGS",
            "check_long_text"]
 
@@ -36,7 +36,8 @@ STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
 # After warmup the learning rate falls linearly to 0: "bert" counts the fall from step 0 (Google's
 # BERT, tf-models-official), "huggingface" from the peak at the end of warmup (Hugging Face's
-# get_linear_schedule_with_warmup); see tfbert.training.create_optimizer.
+# get_linear_schedule_with_warmup); see tfbert.training.create_optimizer. Each task names its
+# default (Task.lr_schedule).
 LR_SCHEDULES = ("bert", "huggingface")
 
 
@@ -83,10 +84,11 @@ class TrainConfig:
                                            type=float)
     warmup_fraction: float = _setting(0.1, "share of the steps spent warming the learning "
                                       "rate up")
-    lr_schedule: str = _setting("bert", "the linear decay after warmup: bert counts it from "
-                                "step 0 (Google's BERT, tf-models-official; the rate after "
-                                "warmup is already 1 - warmup of the peak), huggingface from the "
-                                "peak at the end of warmup", choices=LR_SCHEDULES)
+    lr_schedule: str | None = _setting(
+        None, "the linear decay after warmup: bert counts it from step 0 (Google's BERT, "
+        "tf-models-official; the rate after warmup is already 1 - warmup of the peak), "
+        "huggingface from the peak at the end of warmup (default: the task's, huggingface for "
+        "question answering, bert for the others)", choices=LR_SCHEDULES)
     seq_length: int | None = _setting(None, "tokens per text, longer texts are truncated "
                                       "(default: the model's recommendation)", type=int)
     dropout: float | None = _setting(None, f"dropout rate before the output layer (default: "
@@ -166,6 +168,8 @@ class TrainConfig:
                 raise TfbertError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.seq_length is not None and self.seq_length < 1:
             raise TfbertError(f"seq_length must be at least 1, got {self.seq_length}.")
+        if self.lr_schedule is not None:
+            check_lr_schedule(self.lr_schedule)
         _check_optimizer_settings(self)
 
     def with_recommended(self, recommended):
@@ -246,6 +250,13 @@ def _check_frozen(config):
         raise TfbertError(f"freeze_encoder: strategy={config.strategy!r} is not supported; the "
                           "features are computed and the head trained by this process alone "
                           "(use strategy 'auto', 'mirrored' or 'default').")
+
+
+def check_lr_schedule(name):
+    """Raise :class:`TfbertError` unless ``name`` is one of :data:`LR_SCHEDULES`."""
+    if name not in LR_SCHEDULES:
+        raise TfbertError(f"lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
+                          f"got {name!r}.")
 
 
 def _check_optimizer_settings(config):

@@ -39,7 +39,7 @@ from scipy.special import logsumexp
 from tfbert import compat
 from tfbert._tf import tf, tf_keras
 from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
-from tfbert.config import TrainConfig
+from tfbert.config import TrainConfig, check_lr_schedule
 from tfbert.data.pipeline import epoch_stream
 from tfbert.data.squad import gold_answers
 from tfbert.errors import TfbertError, TrainingError
@@ -146,7 +146,7 @@ def window_scores(features, logits):
 
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
-             warmup_fraction=0.1, lr_schedule="bert", seq_length=384, doc_stride=128,
+             warmup_fraction=0.1, lr_schedule=None, seq_length=384, doc_stride=128,
              max_query_length=64, dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
              backup_steps=TrainConfig.backup_steps, jit_compile=TrainConfig.jit_compile,
              callbacks=(), verbose="auto"):
@@ -166,7 +166,7 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     carried over. A finished run removes its backup.
 
     ``lr_schedule``: how the learning rate falls after warmup
-    (:func:`tfbert.training.create_optimizer`).
+    (:func:`tfbert.training.create_optimizer`; default: the task's, ``"huggingface"``).
 
     ``jit_compile`` compiles the training step with XLA: faster on CPU at 256 tokens
     (BENCHMARKS.md, qa), after about half a minute of compiling for each of the two batch
@@ -183,6 +183,8 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     if not data.train or not data.validation:
         raise TfbertError(f"{data.source}: question answering needs training and validation "
                           "questions.")
+    lr_schedule = lr_schedule or TASK.lr_schedule
+    check_lr_schedule(lr_schedule)
     os.makedirs(run_dir, exist_ok=True)
     tf_keras.utils.set_random_seed(seed)
     qa_model = model if isinstance(model, tf_keras.Model) else build_qa_model(

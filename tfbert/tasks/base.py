@@ -73,6 +73,8 @@ class Task:
         name: the task's name (``--task NAME``).
         scores_key: the output holding the scores metrics are computed from.
         metric_names: what Keras tracks while training (``val_`` + name can be monitored).
+        lr_schedule: how the learning rate falls after warmup unless the run says
+            (:data:`~tfbert.config.LR_SCHEDULES`, :func:`tfbert.training.create_optimizer`).
     """
 
     name = None
@@ -80,6 +82,7 @@ class Task:
     metric_names = ()
     fixed_num_labels = None    # a task whose head size does not depend on the labels
     has_thresholds = False     # per-label decision thresholds, tuned by :meth:`tune`
+    lr_schedule = "bert"       # tf-models-official's, as the TensorFlow tutorial
 
     # A task equals its name, so user code and tests may compare ``data.task`` with a
     # string; tfbert's own modules call the task's methods instead.
