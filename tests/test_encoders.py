@@ -152,12 +152,14 @@ def test_an_encoder_is_rebuilt_while_op_determinism_is_on(tmp_path):
         model = write_hub_model(str(tmp_path / "unseeded"), bert, str(vocab), True)
     finally:
         tf.random.set_seed(previous_seed)
+    was_enabled = config.is_op_determinism_enabled()
     config.enable_op_determinism()
     try:
         encoder = rebuild_encoder(f"{model}/encoder")
         assert config.is_op_determinism_enabled()
     finally:
-        config.disable_op_determinism()
+        if not was_enabled:
+            config.disable_op_determinism()
     assert encoder.get_config()["output_dropout"] == 0.1
 
 

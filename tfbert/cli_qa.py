@@ -28,8 +28,8 @@ __all__ = ["add_qa_train_arguments", "add_qa_predict_arguments", "is_squad_sourc
 
 # The TrainConfig fields that train_qa honours; the others must keep their defaults.
 QA_SETTINGS = ("model", "epochs", "batch_size", "learning_rate", "warmup_fraction",
-               "lr_schedule", "seq_length", "dropout", "patience", "monitor", "seed", "rebuild_encoder",
-               "backup_steps", "jit_compile")
+               "lr_schedule", "seq_length", "dropout", "patience", "monitor", "seed",
+               "rebuild_encoder", "backup_steps", "jit_compile")
 MISTAKES = 10
 
 
@@ -141,7 +141,8 @@ def _train(args, settings, spec, data, run_dir):
                       batch_size=settings["batch_size"],
                       learning_rate=settings["learning_rate"] or 5e-5,
                       warmup_fraction=settings["warmup_fraction"],
-                      lr_schedule=settings["lr_schedule"], patience=settings["patience"], monitor=monitor, seed=settings["seed"],
+                      lr_schedule=settings["lr_schedule"], patience=settings["patience"],
+                      monitor=monitor, seed=settings["seed"],
                       backup_steps=settings["backup_steps"],
                       jit_compile=settings["jit_compile"])
     if data.test is None:

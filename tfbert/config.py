@@ -21,9 +21,8 @@ from tfbert.recommended import (CLASSIFIER_DROPOUT, FINE_TUNING_EPOCHS, HEAD_ONL
 from tfbert.registry import DEFAULT_MODEL
 
 __all__ = ["TrainConfig", "PretrainConfig", "PRECISIONS", "POOLINGS", "STRATEGIES",
-           "LR_SCHEDULES", "check_lr_schedule", "PREDICT_BATCH_SIZE", "TRUNCATIONS", "CHUNK_POOLINGS", "CHUNK_LOSSES",
-           "LONG_TEXT_SETTINGS",
-           "check_long_text"]
+           "LR_SCHEDULES", "check_lr_schedule", "PREDICT_BATCH_SIZE", "TRUNCATIONS",
+           "CHUNK_POOLINGS", "CHUNK_LOSSES", "LONG_TEXT_SETTINGS", "check_long_text"]
 
 POOLINGS = ("cls", "mean")
 TRUNCATIONS = ("head", "tail", "head+tail", "chunks")    # see tfbert.long_text

@@ -147,9 +147,9 @@ def window_scores(features, logits):
 
 def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rate=5e-5,
              warmup_fraction=0.1, lr_schedule=None, seq_length=384, doc_stride=128,
-             max_query_length=64, dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42, rebuild_encoder=None,
-             backup_steps=TrainConfig.backup_steps, jit_compile=TrainConfig.jit_compile,
-             callbacks=(), verbose="auto"):
+             max_query_length=64, dropout=SPAN_DROPOUT, patience=2, monitor="val_f1", seed=42,
+             rebuild_encoder=None, backup_steps=TrainConfig.backup_steps,
+             jit_compile=TrainConfig.jit_compile, callbacks=(), verbose="auto"):
     """Fine-tune a span model on ``data`` (a :class:`~tfbert.data.squad.QAData`); returns a
     :class:`QATrainResult` whose ``model`` answers raw strings (:meth:`~tfbert.qa.QAModel.answer`).
 
