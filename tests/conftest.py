@@ -157,6 +157,30 @@ def imdb_small(imdb_archive, cache_dir):
     return data
 
 
+def unseeded_tiny_model(folder, texts=("a great film", "a dull film")):
+    """A one-layer TF Hub-format model with dropout 0.1 exported with no random seed set, as
+    converted models are: its SavedModel's dropout ops have no seed, which TensorFlow refuses
+    to run while op determinism is on. The process's global seed is put back afterwards."""
+    from official.legacy.bert import configs
+    from tensorflow.python.eager import context
+    from tfbert._tf import tf
+    from tfbert.hub_format import build_vocab, write_hub_model
+    os.makedirs(folder, exist_ok=True)
+    vocab = os.path.join(folder, "vocab.txt")
+    tokens = build_vocab(list(texts))
+    with open(vocab, "w", encoding="utf-8") as f:
+        f.write("\n".join(tokens) + "\n")
+    bert = configs.BertConfig(vocab_size=len(tokens), hidden_size=32, num_hidden_layers=1,
+                              num_attention_heads=2, intermediate_size=64,
+                              hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    previous_seed = context.global_seed()
+    tf.random.set_seed(None)         # traced without a seed: the dropout ops get none
+    try:
+        return write_hub_model(os.path.join(folder, "model"), bert, vocab, True)
+    finally:
+        tf.random.set_seed(previous_seed)
+
+
 def cached_tiny_model(cache_dir, imdb_folder, **settings):
     """A tiny TF Hub-format model (vocabulary from every 25th IMDB training review) built once
     into tfbert's test cache and shared: the workers of one run wait for the first to build

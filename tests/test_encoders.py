@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conftest import cached_tiny_model, small_imdb
+from conftest import cached_tiny_model, small_imdb, unseeded_tiny_model
 from tfbert.errors import ModelError
 
 TEXTS = ["a great film", "an awful, awful film that never ends", ""]
@@ -134,24 +134,9 @@ def test_an_encoder_is_rebuilt_while_op_determinism_is_on(tmp_path):
     exported without a random seed, as converted models are, is still rebuilt: the probe of
     its SavedModel's dropout, whose random ops then have no seed, runs with determinism
     paused, and determinism is on again afterwards."""
-    from official.legacy.bert import configs
-    from tensorflow.python.eager import context
     from tensorflow.python.framework import config
-    from tfbert._tf import tf
     from tfbert.encoders import rebuild_encoder
-    from tfbert.hub_format import build_vocab, write_hub_model
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(build_vocab(["a great film", "a dull film"])) + "\n")
-    bert = configs.BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32,
-                              num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=64, hidden_dropout_prob=0.1,
-                              attention_probs_dropout_prob=0.1)
-    previous_seed = context.global_seed()
-    tf.random.set_seed(None)         # traced without a seed: the dropout ops get none
-    try:
-        model = write_hub_model(str(tmp_path / "unseeded"), bert, str(vocab), True)
-    finally:
-        tf.random.set_seed(previous_seed)
+    model = unseeded_tiny_model(str(tmp_path))
     was_enabled = config.is_op_determinism_enabled()
     config.enable_op_determinism()
     try:

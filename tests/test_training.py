@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import small_imdb
+from conftest import small_imdb, unseeded_tiny_model
 
 
 def test_training_loss_falls_and_run_outputs_exist(trained):
@@ -210,6 +210,27 @@ def test_same_seed_and_deterministic_ops_give_the_same_run(tiny_model, imdb_smal
     assert runs[0].history == runs[1].history
     for a, b in zip(runs[0].model.core.get_weights(), runs[1].model.core.get_weights()):
         assert (a == b).all()
+
+
+def test_deterministic_training_of_an_unseeded_tf_hub_layer_is_one_clear_error(imdb_small,
+                                                                                tmp_path):
+    """A TF Hub encoder exported with no seed (as converted models are) has dropout ops
+    TensorFlow will not run deterministically: ``deterministic=True`` with the TF Hub layer
+    (``rebuild_encoder=False``) stops with one line saying what to do, not a graph error."""
+    from tensorflow.python.framework import config
+    from tfbert.errors import TrainingError
+    from tfbert.training import train
+    model = unseeded_tiny_model(str(tmp_path / "unseeded"))
+    was_enabled = config.is_op_determinism_enabled()
+    try:
+        with pytest.raises(TrainingError, match="deterministic=True: the TF Hub encoder's "
+                                                "dropout ops have no random seed"):
+            train(small_imdb(imdb_small), model=model, epochs=1, batch_size=16, seq_length=16,
+                  deterministic=True, rebuild_encoder=False, run_dir=str(tmp_path / "run"),
+                  verbose=0)
+    finally:
+        if not was_enabled:          # train turns it on for the process
+            config.disable_op_determinism()
 
 
 def test_auto_precision_picks_bfloat16_only_on_cpus_that_multiply_it(tmp_path):

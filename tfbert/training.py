@@ -367,6 +367,15 @@ def _fit(classifier, datasets, plan, callbacks, verbose):
             f"{config.seq_length} ({str(exc).splitlines()[0][:160]}). Lower --batch-size (e.g. "
             f"{max(1, config.batch_size // 2)}) or --seq-length; the run resumes from "
             f"{plan.backup_dir} if a backup was written.") from None
+    except tf.errors.InvalidArgumentError as exc:
+        if not (config.deterministic and "random ops must have a seed" in str(exc)):
+            raise
+        # A SavedModel's ops keep the seeds they were traced with; converted models have none.
+        raise TrainingError(
+            "deterministic=True: the TF Hub encoder's dropout ops have no random seed (it was "
+            "exported without one), and TensorFlow will not run them deterministically. Leave "
+            "rebuild_encoder unset (the rebuilt encoder seeds its dropout) or train without "
+            "deterministic.") from None
     if plan.non_finite.fault is not None:
         raise _non_finite_error(classifier, plan)
 
