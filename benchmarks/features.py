@@ -128,7 +128,7 @@ def grid(args):
     from tfbert._tf import tf, tf_keras
     from tfbert.features import FEATURES_FOLDER, cached_features
     from tfbert.models import build_classifier
-    from tfbert.training import create_optimizer
+    from tfbert.optimizer import create_optimizer
     data = load(args.task, args.max_train, args.seed)
     classifier = build_classifier(MODEL, label_names=data.label_names, trainable=False)
     folder = os.path.join(_run_dir(args, "features"), FEATURES_FOLDER)

@@ -18,7 +18,7 @@ sequence length 128 and batch 32, on the same machine in one run:
 - ``tfbert``: what a user gets with no flags: ``tfbert.build_classifier``'s defaults (the
   encoder rebuilt in Python as a Keras ``BertEncoder`` when a probe batch proves it equal
   to the SavedModel, which it is for MiniLM; the model's recommended pooling, mean for
-  MiniLM; float32); ``model.core`` trained with ``tfbert.training.create_optimizer`` (AdamW)
+  MiniLM; float32); ``model.core`` trained with ``tfbert.optimizer.create_optimizer`` (AdamW)
   on ``tfbert.make_dataset`` (texts tokenized once and cached, each batch padded to its
   longest text, texts of similar length batched together); inference through the plain
   ``tfbert.export_model`` + ``tfbert.load_model().predict_proba``.

@@ -9,7 +9,7 @@ import pytest
 PURE = ["tfbert.tasks", "tfbert.tasks.classification", "tfbert.tasks.multilabel",
         "tfbert.tasks.regression", "tfbert.metrics", "tfbert.config", "tfbert.evaluation",
         "tfbert.registry", "tfbert.embeddings", "tfbert.recommended", "tfbert.masking",
-        "tfbert.metrics_qa", "tfbert.exports", "tfbert.training"]
+        "tfbert.metrics_qa", "tfbert.exports", "tfbert.optimizer"]
 
 
 @pytest.mark.parametrize("name", PURE)

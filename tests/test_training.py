@@ -28,7 +28,7 @@ def test_training_loss_falls_and_run_outputs_exist(trained):
 
 
 def test_optimizer_warms_up_then_decays_linearly():
-    from tfbert.training import create_optimizer
+    from tfbert.optimizer import create_optimizer
     optimizer = create_optimizer(1e-3, num_examples=100, batch_size=10, epochs=2,
                                  warmup_fraction=0.1)  # 20 steps, 2 of warmup
     schedule = optimizer.learning_rate
@@ -46,7 +46,7 @@ def test_the_huggingface_schedule_decays_from_the_peak_at_the_end_of_warmup():
     peak at the end of warmup to 0 at the last step (get_linear_schedule_with_warmup), where
     tf-models' counts the decay from step 0; with no warmup the two are the same."""
     from tfbert.errors import TfbertError
-    from tfbert.training import create_optimizer
+    from tfbert.optimizer import create_optimizer
     hf = create_optimizer(1e-3, num_examples=100, batch_size=10, epochs=2, warmup_fraction=0.1,
                           lr_schedule="huggingface")           # 20 steps, 2 of warmup
     rates = [float(hf.learning_rate(step)) for step in (0, 1, 2, 11, 20)]

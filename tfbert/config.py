@@ -35,7 +35,7 @@ STRATEGIES = ("auto", "tpu", "multiworker", "mirrored", "default")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16", "auto")
 # After warmup the learning rate falls linearly to 0: "bert" counts the fall from step 0 (Google's
 # BERT, tf-models-official), "huggingface" from the peak at the end of warmup (Hugging Face's
-# get_linear_schedule_with_warmup); see tfbert.training.create_optimizer. Each task names its
+# get_linear_schedule_with_warmup); see tfbert.optimizer.create_optimizer. Each task names its
 # default (Task.lr_schedule).
 LR_SCHEDULES = ("bert", "huggingface")
 

@@ -180,7 +180,8 @@ def _build(spec, saved_encoder, config, total_steps):
     from official.modeling import tf_utils
     from official.nlp.modeling import models
     from tfbert.encoders import rebuild_encoder
-    from tfbert.training import create_optimizer, resolve_precision
+    from tfbert.optimizer import create_optimizer
+    from tfbert.training import resolve_precision
     policy = resolve_precision(config.mixed_precision, tf.distribute.get_strategy())
     with dtype_policy(policy):
         try:

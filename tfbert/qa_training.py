@@ -4,7 +4,7 @@
 labelled texts (a :class:`~tfbert.data.TextData`, one example per text), while
 QA trains on windows of contexts and is judged on answers assembled from all
 windows of a question, so it has its own loop around the same parts: AdamW
-with linear warmup and decay (:func:`tfbert.training.create_optimizer`), early
+with linear warmup and decay (:func:`tfbert.optimizer.create_optimizer`), early
 stopping with the best epoch's weights restored, the best weights checkpointed,
 TensorBoard logs, ``history.json`` and the training curves
 (:class:`~tfbert.callbacks.RunRecorder`), a NaN loss stopping at once. After each
@@ -48,7 +48,8 @@ from tfbert.recommended import SPAN_DROPOUT
 from tfbert.tasks import get_task, monitor_mode
 from tfbert.tasks.question_answering import best_answers
 from tfbert.runs import remove_if_empty
-from tfbert.training import create_optimizer, resume_point
+from tfbert.optimizer import create_optimizer
+from tfbert.training import resume_point
 
 __all__ = ["train_qa", "evaluate_qa", "QATrainResult", "SquadEvaluation", "qa_dataset",
            "window_scores"]
@@ -166,7 +167,7 @@ def train_qa(data, model=None, *, run_dir, epochs=2, batch_size=32, learning_rat
     carried over. A finished run removes its backup.
 
     ``lr_schedule``: how the learning rate falls after warmup
-    (:func:`tfbert.training.create_optimizer`; default: the task's, ``"huggingface"``).
+    (:func:`tfbert.optimizer.create_optimizer`; default: the task's, ``"huggingface"``).
 
     ``jit_compile`` compiles the training step with XLA: faster on CPU at 256 tokens
     (BENCHMARKS.md, qa), after about half a minute of compiling for each of the two batch

@@ -24,17 +24,18 @@ import os
 from tfbert import compat
 from tfbert._tf import dtype_policy, tf, tf_keras
 from tfbert.callbacks import ResumeState, RunRecorder, StopOnNonFiniteLoss, backup_callbacks
-from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig, check_lr_schedule
+from tfbert.config import LONG_TEXT_SETTINGS, PRECISIONS, TrainConfig
 from tfbert.data import make_dataset
 from tfbert.distribute import describe, select_strategy
 from tfbert.errors import TfbertError, TrainingError
 from tfbert.long_text import windows_as_examples
 from tfbert.models import build_classifier
+from tfbert.optimizer import create_optimizer
 from tfbert.registry import ModelSpec, recommended_settings
 from tfbert.runs import next_version, remove_if_empty
 from tfbert.tasks import monitor_mode
 
-__all__ = ["TrainConfig", "TrainResult", "train", "create_optimizer", "resolve_precision",
+__all__ = ["TrainConfig", "TrainResult", "train", "resolve_precision",
            "PRECISIONS"]
 
 @dataclasses.dataclass
@@ -67,41 +68,6 @@ class TrainResult:
 _RUN_FILES = {"history": "history.json", "curves": "training_curves.png",
               "checkpoints": "checkpoints", "tensorboard": "logs", "config": "config.json",
               "thresholds": "thresholds.json", "backup": "backup"}
-
-
-def create_optimizer(learning_rate, num_examples, batch_size, epochs, warmup_fraction=0.1,
-                     lr_schedule="bert"):
-    """tf-models-official's AdamW with linear warmup over ``warmup_fraction`` of the steps,
-    then linear decay to 0.
-
-    The step count is derived from the data size, batch size and epochs, as in
-    the TensorFlow tutorial. ``lr_schedule`` (:data:`~tfbert.config.LR_SCHEDULES`): ``"bert"``
-    decays as Google's BERT and tf-models-official do, along the line from the peak at step 0
-    to 0 at the end, so after warmup the rate is already ``1 - warmup_fraction`` of the peak;
-    ``"huggingface"`` decays from the peak at the end of warmup, as Hugging Face's
-    ``get_linear_schedule_with_warmup`` (question answering's default: 1.1-1.3 F1 more on
-    SQuAD than ``"bert"`` on the same seeds, BENCHMARKS.md).
-
-    >>> rates = lambda optimizer: [round(float(optimizer.learning_rate(step)) * 1e4, 3)
-    ...                            for step in (5, 10, 55, 100)]    # of 100 steps, 10 warmup
-    >>> rates(create_optimizer(1e-4, 1000, 10, 1, 0.1))
-    [0.5, 0.9, 0.45, 0.0]
-    >>> rates(create_optimizer(1e-4, 1000, 10, 1, 0.1, lr_schedule="huggingface"))
-    [0.5, 1.0, 0.5, 0.0]
-    """
-    from official.nlp import optimization
-    check_lr_schedule(lr_schedule)
-    total = math.ceil(num_examples / batch_size) * epochs
-    warmup = int(warmup_fraction * total)
-    optimizer = optimization.create_optimizer(init_lr=learning_rate, num_train_steps=total,
-                                              num_warmup_steps=warmup, optimizer_type="adamw")
-    if lr_schedule == "huggingface" and warmup:
-        # tf-models' decay counts from step 0; this line through (warmup, peak) and (total, 0)
-        # is the same decay from a higher start.
-        decay = tf_keras.optimizers.schedules.PolynomialDecay(
-            learning_rate * total / (total - warmup), total, end_learning_rate=0.0)
-        optimizer._set_hyper("learning_rate", optimization.WarmUp(learning_rate, decay, warmup))
-    return optimizer
 
 
 def train(data, model=None, *, run_dir=None, callbacks=(), verbose="auto", **settings):

@@ -19,7 +19,7 @@ from speed.common import LEARNING_RATE, mask_batch
 def compile_binary(model, args):
     """Compile ``model`` (one logit) with tfbert's AdamW over the benchmark's steps."""
     from tfbert._tf import tf_keras
-    from tfbert.training import create_optimizer
+    from tfbert.optimizer import create_optimizer
     steps = args.warmup_steps + args.steps
     optimizer = create_optimizer(LEARNING_RATE, steps * args.batch_size, args.batch_size, 1)
     model.compile(optimizer=optimizer,

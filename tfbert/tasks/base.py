@@ -74,7 +74,7 @@ class Task:
         scores_key: the output holding the scores metrics are computed from.
         metric_names: what Keras tracks while training (``val_`` + name can be monitored).
         lr_schedule: how the learning rate falls after warmup unless the run says
-            (:data:`~tfbert.config.LR_SCHEDULES`, :func:`tfbert.training.create_optimizer`).
+            (:data:`~tfbert.config.LR_SCHEDULES`, :func:`tfbert.optimizer.create_optimizer`).
     """
 
     name = None
